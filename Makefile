@@ -1,0 +1,28 @@
+# `make test` and `make reproduce` set themselves up: a .venv built from pyproject.toml,
+# rebuilt only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.greenkd-installed
+PROFILE ?= quick
+
+.PHONY: setup test reproduce lab clean-outputs
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+reproduce: $(STAMP)
+	$(BIN)/greenkd reproduce --profile $(PROFILE)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean-outputs:
+	rm -rf outputs/
