@@ -1,0 +1,15 @@
+"""Carbon accounting: energy and CO2 with codecarbon, FLOPs of a training procedure, inference cost."""
+
+from .flops import training_flops, to_paper_units
+from .inference import measure_inference
+from .meter import PAPER_CARBON_INTENSITY, CarbonMeter, Footprint, measurement_mode
+
+__all__ = [
+    "PAPER_CARBON_INTENSITY",
+    "Footprint",
+    "CarbonMeter",
+    "measurement_mode",
+    "training_flops",
+    "to_paper_units",
+    "measure_inference",
+]

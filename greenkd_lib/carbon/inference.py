@@ -1,0 +1,92 @@
+"""Time, energy and CO2 of one inference pass over a data loader."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .meter import CarbonMeter
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["measure_inference"]
+
+
+def _inputs(batch: Any, device: "torch.device") -> "torch.Tensor":
+    import torch
+
+    x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            "measure_inference expects batches that are an input tensor or an (inputs, targets, ...) "
+            f"tuple/list whose first item is a tensor; got {type(batch).__name__}"
+            + (f" starting with {type(x).__name__}" if x is not batch else "")
+        )
+    return x.to(device, non_blocking=True)
+
+
+def _sync(device: "torch.device") -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # queued kernels belong to the measured pass
+
+
+def measure_inference(model: "torch.nn.Module", loader: Iterable, device: "str | torch.device" = "cpu", *,
+                      country_iso_code: str | None = None, carbon_intensity: float | None = None,
+                      warmup_batches: int = 1) -> dict[str, Any]:
+    """Run ``model`` once over ``loader`` in eval mode without gradients and measure it.
+
+    The first ``warmup_batches`` batches are first run once unmeasured (allocator, cuDNN autotuning,
+    lazy initialisation); then the whole loader is run under a :class:`CarbonMeter`. The model is
+    moved to ``device`` and its train/eval mode is restored afterwards.
+
+    Returns ``{"time_s", "images", "energy_kwh", "co2_g", "mode", "detail"}``; energy and CO2 are
+    None when codecarbon could not measure (``mode == "unavailable"``, ``detail`` says why).
+    """
+    import torch
+
+    if isinstance(warmup_batches, bool) or not isinstance(warmup_batches, int) or warmup_batches < 0:
+        raise ValueError(f"warmup_batches must be an integer >= 0, got {warmup_batches!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = torch.device(device)
+    # Validate before any work: a bad country or intensity should fail fast, not after warm-up.
+    meter = CarbonMeter(country_iso_code=country_iso_code, carbon_intensity=carbon_intensity)
+    if warmup_batches and iter(loader) is loader:
+        raise ValueError("loader is a one-shot iterator, so warm-up batches would be missing from the measured "
+                         "pass; pass a re-iterable loader (a DataLoader or a list) or warmup_batches=0")
+    was_training = model.training
+    model.to(device).eval()
+    images = 0
+    try:
+        with torch.inference_mode():
+            for batch in itertools.islice(loader, warmup_batches):
+                model(_inputs(batch, device))
+            _sync(device)
+            meter.start()
+            try:
+                t0 = time.perf_counter()
+                for batch in loader:
+                    x = _inputs(batch, device)
+                    model(x)
+                    images += int(x.shape[0]) if x.dim() > 0 else 1
+                _sync(device)
+                elapsed = time.perf_counter() - t0
+            finally:
+                footprint = meter.stop()  # also on errors: its background threads must not outlive the pass
+    finally:
+        model.train(was_training)
+    if images == 0:
+        raise ValueError("the loader yielded no batches: nothing to measure")
+    return {
+        "time_s": elapsed,
+        "images": images,
+        "energy_kwh": footprint.energy_kwh,
+        "co2_g": footprint.co2_g,
+        "mode": footprint.mode,
+        "detail": footprint.detail,
+    }
