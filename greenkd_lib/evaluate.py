@@ -1,0 +1,84 @@
+"""Evaluation: predictions of a model on a data set and the metrics of Table 5 (scikit-learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["Predictions", "predict", "accuracy", "classification_metrics", "per_class_report", "confusion"]
+
+
+@dataclass
+class Predictions:
+    """What a model said about every sample of a split."""
+
+    y_true: np.ndarray  # (N,) int
+    y_pred: np.ndarray  # (N,) int
+    logits: np.ndarray  # (N, C) float32
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.logits), dim=1).numpy()
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.y_true == self.y_pred).mean() * 100.0)
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, data: Dataset | DataLoader, device: str | torch.device = "cpu",
+            batch_size: int = 256) -> Predictions:
+    """Run ``model`` (in eval mode, restored afterwards) over ``data``."""
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+    was_training = model.training
+    model.eval()
+    logits, targets = [], []
+    try:
+        for x, y in loader:
+            logits.append(model(x.to(device, non_blocking=True)).float().cpu())
+            targets.append(torch.as_tensor(y))
+    finally:
+        model.train(was_training)
+    all_logits = torch.cat(logits).numpy()
+    return Predictions(torch.cat(targets).numpy(), all_logits.argmax(1), all_logits)
+
+
+def accuracy(model: torch.nn.Module, data: Dataset | DataLoader, device: str | torch.device = "cpu",
+             batch_size: int = 256) -> float:
+    """Top-1 accuracy in percent."""
+    return predict(model, data, device, batch_size).accuracy
+
+
+def classification_metrics(pred: Predictions) -> dict[str, float]:
+    """Accuracy, weighted precision/recall/F1 and Cohen's kappa (Table 5's columns), in percent."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_recall_fscore_support
+
+    p, r, f, _ = precision_recall_fscore_support(pred.y_true, pred.y_pred, average="weighted", zero_division=0)
+    return {
+        "accuracy": 100.0 * accuracy_score(pred.y_true, pred.y_pred),
+        "precision": 100.0 * p,
+        "recall": 100.0 * r,
+        "f1": 100.0 * f,
+        "kappa": 100.0 * cohen_kappa_score(pred.y_true, pred.y_pred),
+    }
+
+
+def per_class_report(pred: Predictions, classes: list[str]) -> pd.DataFrame:
+    """scikit-learn's per-class precision/recall/F1/support as a DataFrame."""
+    from sklearn.metrics import classification_report
+
+    report = classification_report(pred.y_true, pred.y_pred, labels=range(len(classes)), target_names=classes,
+                                   output_dict=True, zero_division=0)
+    return pd.DataFrame(report).T
+
+
+def confusion(pred: Predictions, classes: list[str], normalize: str | None = None) -> pd.DataFrame:
+    """Confusion matrix (rows: true class, columns: predicted), labelled with class names."""
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(pred.y_true, pred.y_pred, labels=range(len(classes)), normalize=normalize)
+    return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))

@@ -1,0 +1,214 @@
+"""The paper's experiments as functions returning tidy DataFrames (one row per trained model).
+
+A :class:`Lab` binds a profile, a data set, the run store and the carbon settings, so that a
+notebook reads ``lab.tuned_kd()`` or ``lab.stochastic_kd()``; every run it asks for is trained
+once and then read back from the run store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .carbon import PAPER_CARBON_INTENSITY
+from .config import CarbonSettings, RunConfig, student_config, teacher_config
+from .distill import FixedTemperature, StochasticTemperature, policy_from_config
+from .profiles import Profile, get_profile
+from .runs import RunStore
+from .train import DEFAULT_RUNS_ROOT, get_or_run, load_model
+
+__all__ = ["Lab", "summarize", "COST_COLUMNS"]
+
+COST_COLUMNS = ["energy_kwh", "co2_g", "wall_s", "pflops", "gflops_m"]
+
+
+class Lab:
+    """Experiments on one data set under one profile.
+
+    ``dataset=None`` takes the profile's data set, or (paper profile) ``paper_dataset``, the one
+    the figure uses in the paper. Without ``country`` or ``carbon_intensity`` CO2 is charged at
+    the paper's implied 294.21 g/kWh, so that our grams compare with the paper's.
+    """
+
+    def __init__(self, profile: str | Profile = "quick", *, dataset: str | None = None,
+                 paper_dataset: str = "cifar100", data_root: str | Path = "data",
+                 runs_root: str | Path = DEFAULT_RUNS_ROOT, device: str | None = None,
+                 country: str | None = None, carbon_intensity: float | None = None,
+                 progress: bool = True, **overrides: Any) -> None:
+        self.profile = get_profile(profile, **overrides)
+        self.dataset = dataset or self.profile.dataset_for(paper_dataset)
+        if country is None and carbon_intensity is None:
+            carbon_intensity = PAPER_CARBON_INTENSITY
+        self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
+        self.data_root = Path(data_root)
+        self.store = RunStore(runs_root)
+        self.device = device
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"Lab(profile={self.profile.name!r}, dataset={self.dataset!r}, seeds={self.profile.seeds})"
+
+    @property
+    def title(self) -> str:
+        """What every figure title and table caption names: profile and data set."""
+        return f"{self.dataset}, {self.profile.name} profile"
+
+    # -- configs -------------------------------------------------------------------------------
+    def teacher_config(self, model: str | None = None, seed: int | None = None) -> RunConfig:
+        seed = self.profile.seeds[0] if seed is None else seed
+        return teacher_config(self.profile, model or self.profile.teacher, self.dataset, seed, self.carbon)
+
+    def kd_config(self, policy_config: dict[str, Any], student: str | None = None, teacher: str | None = None,
+                  seed: int | None = None, batch_size: int | None = None) -> RunConfig:
+        # Every student of a teacher architecture learns from the same teacher: the first seed's.
+        seed = self.profile.seeds[0] if seed is None else seed
+        return student_config(self.profile, student or self.profile.students[0], self.teacher_config(teacher),
+                              policy_config, seed, self.carbon, batch_size)
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, cfg: RunConfig) -> dict[str, Any]:
+        """The finished result of ``cfg`` (trained now if the store does not have it)."""
+        return get_or_run(cfg, store=self.store, data_root=self.data_root, device=self.device,
+                          progress=self.progress)
+
+    def _rows(self, configs: Iterable[tuple[RunConfig, dict[str, Any]]]) -> pd.DataFrame:
+        rows = []
+        for cfg, extra in configs:
+            result = self.run(cfg)
+            rows.append(_row(cfg, result, self.store.run(cfg.to_dict()).hash, extra))
+        return pd.DataFrame(rows)
+
+    # -- the experiments -----------------------------------------------------------------------
+    def teacher(self, model: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
+        """The teacher trained with cross-entropy, one row per seed."""
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        return self._rows((self.teacher_config(model, s), {"method": "teacher"}) for s in seeds)
+
+    def student_from_scratch(self, student: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
+        """The student trained alone with cross-entropy (no teacher), one row per seed."""
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        model = student or self.profile.students[0]
+        return self._rows((teacher_config(self.profile, model, self.dataset, s, self.carbon), {"method": "scratch"})
+                          for s in seeds)
+
+    def kd(self, tau: float, student: str | None = None, teacher: str | None = None,
+           seeds: Iterable[int] | None = None) -> pd.DataFrame:
+        """KD at one fixed temperature, one row per seed."""
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        policy = FixedTemperature(tau).config()
+        return self._rows((self.kd_config(policy, student, teacher, s), {"method": "kd", "tau": float(tau)})
+                          for s in seeds)
+
+    def kd_grid(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
+                seeds: Iterable[int] | None = None) -> pd.DataFrame:
+        """One full KD training per tau of the grid and per seed (Fig 3a)."""
+        grid = self.profile.tau_grid if grid is None else tuple(grid)
+        _check_grid(grid)
+        return pd.concat([self.kd(t, student, teacher, seeds) for t in grid], ignore_index=True)
+
+    def tuned_kd(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
+                 seeds: Iterable[int] | None = None) -> pd.DataFrame:
+        """Traditional KD: per seed, the grid's best tau on *validation*; its cost is the whole grid's."""
+        return tune(self.kd_grid(grid, student, teacher, seeds))
+
+    def stochastic_kd(self, low: float | None = None, high: float | None = None, per: str = "batch",
+                      integer: bool = True, distribution: str = "uniform", student: str | None = None,
+                      teacher: str | None = None, seeds: Iterable[int] | None = None,
+                      batch_size: int | None = None) -> pd.DataFrame:
+        """The paper's method: a fresh random tau for every batch (or epoch / sample), one training."""
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        low = self.profile.tau_low if low is None else low
+        high = self.profile.tau_high if high is None else high
+
+        def configs():
+            for s in seeds:
+                policy = StochasticTemperature(low, high, integer=integer, per=per, distribution=distribution,
+                                               seed=s).config()
+                yield self.kd_config(policy, student, teacher, s, batch_size), {"method": "ours"}
+
+        return self._rows(configs())
+
+    # -- reading back --------------------------------------------------------------------------
+    def history(self, run_hash: str) -> pd.DataFrame:
+        """Per-epoch history of a run (cumulative wall time, energy, CO2 and FLOPs)."""
+        return self.store.run_by_hash(run_hash).history()
+
+    def model(self, run_hash: str, weights: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The trained model of a run, by hash (the ``hash`` column of any table here)."""
+        cfg = RunConfig.from_dict(self.store.run_by_hash(run_hash).config)
+        return load_model(cfg, self.store, weights, device)
+
+    def data(self):
+        """The data set bundle the runs use (same split, same image size)."""
+        from .data import load
+
+        return load(self.dataset, root=self.data_root, image_size=self.profile.image_size,
+                    val_fraction=self.profile.val_fraction, subset=self.profile.subset, seed=0)
+
+
+def _check_grid(grid: tuple[float, ...]) -> None:
+    if not grid:
+        raise ValueError("the tau grid is empty; give at least one temperature, e.g. grid=range(1, 21)")
+    bad = [t for t in grid if not t > 0]
+    if bad:
+        raise ValueError(f"every tau in the grid must be > 0, got {bad}")
+
+
+def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str, Any]) -> dict[str, Any]:
+    fp, metrics = result["footprint"], result["metrics"]
+    energy, co2 = fp.get("energy_kwh"), fp.get("co2_g")
+    return {
+        "method": extra.get("method"),
+        "dataset": cfg.dataset,
+        "profile": cfg.profile,
+        "teacher": cfg.teacher.model if cfg.teacher else None,
+        "student": cfg.model,
+        "seed": cfg.seed,
+        "tau": extra.get("tau", np.nan),
+        "temperature": policy_from_config(cfg.temperature).label() if cfg.temperature else "",
+        "batch_size": cfg.batch_size,
+        "test_acc": metrics["test_acc"],
+        "best_test_acc": metrics["best_test_acc"],
+        "best_val_acc": metrics["best_val_acc"],
+        "energy_kwh": np.nan if energy is None else energy,
+        "co2_g": np.nan if co2 is None else co2,
+        "wall_s": fp["duration_s"],
+        "pflops": result["flops"]["pflops"],
+        "gflops_m": result["flops"]["paper_units"],
+        "trainings": 1,
+        "mode": fp.get("mode"),
+        "carbon_intensity": fp.get("carbon_intensity"),
+        "hash": run_hash,
+    }
+
+
+def tune(grid_rows: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, keep the tau with the best validation accuracy and charge the sum of the grid's costs."""
+    out = []
+    for _, group in grid_rows.groupby("seed", sort=True):
+        best = group.loc[group["best_val_acc"].idxmax()].copy()
+        for col in COST_COLUMNS:
+            best[col] = group[col].sum(min_count=len(group))  # NaN if any part is unavailable
+        best["trainings"] = len(group)
+        best["method"] = "kd-tuned"
+        best["temperature"] = f"tuned tau={best['tau']:g} (grid of {len(group)})"
+        out.append(best)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def summarize(rows: pd.DataFrame, by: Iterable[str] = ("method", "teacher", "student"),
+              metric: str = "test_acc") -> pd.DataFrame:
+    """Mean and std over seeds of the accuracy, mean of each cost, per group."""
+    by = [c for c in by if c in rows.columns]
+    grouped = rows.groupby(by, sort=False, dropna=False)
+    out = grouped[metric].agg(["mean", "std", "count"]).rename(
+        columns={"mean": f"{metric}_mean", "std": f"{metric}_std", "count": "seeds"})
+    out["best_test_acc_mean"] = grouped["best_test_acc"].mean()
+    for col in COST_COLUMNS:
+        out[col] = grouped[col].mean()
+    out["mode"] = grouped["mode"].first()
+    return out.reset_index()

@@ -1,0 +1,321 @@
+"""One training loop for teachers (cross-entropy) and students (KD with a temperature policy).
+
+Every epoch is checkpointed through the run store, so an interrupted run resumes where it
+stopped and repeats exactly the numbers an uninterrupted run would give (CPU, same seed).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from . import data as data_mod
+from . import models
+from .carbon import CarbonMeter, Footprint, to_paper_units, training_flops
+from .config import RunConfig
+from .distill import TemperaturePolicy, kd_loss, policy_from_config
+from .evaluate import predict
+from .runs import Run, RunStore
+
+__all__ = ["TrainingDivergedError", "pick_device", "train", "get_or_run", "load_model", "DEFAULT_RUNS_ROOT"]
+
+DEFAULT_RUNS_ROOT = Path("outputs") / "runs"
+# How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
+# sync every batch would stall the queue.
+_SYNC_EVERY = 20
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA, then MPS, then CPU."""
+    if device is not None and str(device) != "auto":
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _lr_factor(cfg: RunConfig, steps_per_epoch: int):
+    """Linear warm-up over ``warmup_epochs`` (per batch), then x gamma at each milestone epoch."""
+    warmup_steps = max(1, int(round(cfg.warmup_epochs * steps_per_epoch))) if cfg.warmup_epochs > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        epoch = step // steps_per_epoch
+        return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
+
+    return factor
+
+
+def _load_data(cfg: RunConfig, data_root: str | Path):
+    return data_mod.load(cfg.dataset, root=data_root, image_size=cfg.image_size, val_fraction=cfg.val_fraction,
+                         subset=cfg.subset, seed=0)
+
+
+def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: str | torch.device = "cpu",
+               num_classes: int | None = None, image_size: int | None = None) -> torch.nn.Module:
+    """The trained model of a finished run (``weights``: "best" = best validation epoch, or "final")."""
+    run = store.run(cfg.to_dict())
+    if run.result() is None:
+        raise FileNotFoundError(f"run {run.hash} ({cfg.label}) has not finished; train it first with get_or_run")
+    info = run.result()["model"]
+    model = models.build(cfg.model, num_classes or info["num_classes"], image_size or info["image_size"])
+    model.load_state_dict(run.load_weights(weights))
+    return model.to(device).eval()
+
+
+def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str | Path = "data",
+               device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
+    """The result of ``cfg``: read from the store when finished, else trained (or resumed) now."""
+    store = store or RunStore(DEFAULT_RUNS_ROOT)
+    if cfg.teacher is not None:
+        get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress)
+
+    def train_fn(run: Run) -> Mapping[str, Any]:
+        return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress)
+
+    return store.get_or_run(cfg.to_dict(), train_fn)
+
+
+def _policy(cfg: RunConfig) -> TemperaturePolicy | None:
+    return policy_from_config(cfg.temperature) if cfg.method == "kd" else None
+
+
+def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path = "data",
+          device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) the run named by ``cfg``; return its result (the store writes it)."""
+    dev = pick_device(device)
+    bundle = _load_data(cfg, data_root)
+    _seed_everything(cfg.seed)
+    model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev)
+    teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size) if cfg.teacher else None
+    if teacher is not None:
+        teacher.requires_grad_(False)
+    policy = _policy(cfg)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, nesterov=False)
+    steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
+    if cfg.max_batches:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
+
+    student_flops = models.forward_flops(model, bundle.image_size)
+    teacher_flops = models.forward_flops(teacher, bundle.image_size) if teacher is not None else 0
+    eval_loaders = {split: DataLoader(getattr(bundle, split), batch_size=cfg.eval_batch_size, shuffle=False)
+                    for split in ("val", "test")}
+    eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
+
+    state = _fresh_state(cfg)
+    ckpt = run.load_checkpoint()
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if policy is not None:
+            policy.load_state_dict(ckpt["policy"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        np.random.set_state(ckpt["numpy_rng"])
+        random.setstate(ckpt["python_rng"])
+        state = ckpt["state"]
+        state["footprint"] = Footprint.from_dict(state["footprint"])
+
+    prior = state["footprint"]  # what earlier parts of an interrupted run cost
+    meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
+    bar = _progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
+    meter.start()
+    try:
+        for epoch in range(state["epoch"], cfg.epochs):
+            loss_sum, taus, seen = _train_epoch(cfg, epoch, model, teacher, policy, optimizer, scheduler,
+                                                bundle.train, dev, steps_per_epoch, bar)
+            val_acc = predict(model, eval_loaders["val"], dev).accuracy
+            test_acc = predict(model, eval_loaders["test"], dev).accuracy
+            footprint = prior + meter.read()
+            state["samples_seen"] += seen
+            state["eval_samples"] += eval_samples_per_epoch
+            flops = training_flops(student_flops, state["samples_seen"], teacher_flops, state["eval_samples"])
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(seen, 1),
+                "val_acc": val_acc,
+                "test_acc": test_acc,
+                "lr": optimizer.param_groups[0]["lr"],
+                "tau_mean": float(np.mean(taus)) if taus else float("nan"),
+                "tau_min": float(np.min(taus)) if taus else float("nan"),
+                "tau_max": float(np.max(taus)) if taus else float("nan"),
+                "tau_distinct": len(set(np.round(taus, 6))) if taus else 0,
+                "wall_s": footprint.duration_s,
+                "energy_kwh": footprint.energy_kwh,
+                "co2_g": footprint.co2_g,
+                "flops": flops,
+            }
+            state["history"].append(row)
+            if val_acc > state["best_val_acc"]:
+                state.update(best_val_acc=val_acc, best_epoch=epoch + 1, test_at_best_val=test_acc)
+                run.save_weights(model.state_dict(), "best")
+            state.update(epoch=epoch + 1, footprint=footprint)
+            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, policy, state), epoch + 1)
+            run.write_history(state["history"])
+            bar.set_postfix_str(f"loss {row['train_loss']:.3f} val {val_acc:.1f}% test {test_acc:.1f}%")
+    finally:
+        meter.stop()
+        bar.close()
+    run.save_weights(model.state_dict(), "final")
+    # The footprint is the one at the last checkpoint, so that a resumed run is the sum of its parts.
+    return _result(cfg, bundle, model, state, student_flops, teacher_flops, dev)
+
+
+def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
+    intensity = cfg.carbon.carbon_intensity
+    return {"epoch": 0, "history": [], "best_val_acc": -1.0, "best_epoch": 0, "test_at_best_val": float("nan"),
+            "samples_seen": 0, "eval_samples": 0, "footprint": Footprint.zero(intensity)}
+
+
+def _checkpoint(model, optimizer, scheduler, policy, state: dict[str, Any]) -> dict[str, Any]:
+    saved = dict(state)
+    saved["footprint"] = state["footprint"].to_dict()
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "policy": policy.state_dict() if policy is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),
+        "python_rng": random.getstate(),
+        "state": saved,
+    }
+
+
+def _train_epoch(cfg: RunConfig, epoch: int, model, teacher, policy, optimizer, scheduler, train_set, dev,
+                 steps_per_epoch: int, bar) -> tuple[float, list[float], int]:
+    model.train()
+    if policy is not None:
+        policy.new_epoch()
+    # The shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
+    generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+                        drop_last=False, pin_memory=dev.type == "cuda")
+    losses: list[torch.Tensor] = []
+    taus: list[float] = []
+    seen = shown = 0
+    for step, (x, y) in enumerate(loader):
+        if step >= steps_per_epoch:
+            break
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        logits = model(x)
+        if teacher is None:
+            loss = F.cross_entropy(logits, y)
+        else:
+            tau = policy.sample(len(x))
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            if isinstance(tau, torch.Tensor):
+                taus.extend(tau.tolist())
+                tau = tau.to(dev)
+            else:
+                taus.append(float(tau))
+            loss = kd_loss(logits, teacher_logits, y, tau, alpha=cfg.alpha, reduction=cfg.kd_reduction)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.detach() * len(x))
+        seen += len(x)
+        if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
+            _check_finite(losses, epoch)
+            bar.update(len(losses) - shown)
+            shown = len(losses)
+    _check_finite(losses, epoch)
+    total = float(torch.stack(losses).sum()) if losses else 0.0
+    return total, taus, seen
+
+
+def _check_finite(losses: list[torch.Tensor], epoch: int) -> None:
+    if not losses:
+        return
+    finite = torch.isfinite(torch.stack(losses))
+    if not bool(finite.all()):
+        batch = int((~finite).nonzero()[0])
+        raise TrainingDivergedError(
+            f"loss is not finite at epoch {epoch + 1}, batch {batch + 1}: lower the learning rate, "
+            "check the inputs for NaNs, or check the temperature range"
+        )
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enabled: bool):
+    total = cfg.epochs * steps_per_epoch
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    # Plain text tqdm on stderr: it reads well in a notebook and in papermill's log alike, and
+    # mininterval keeps the log short.
+    return tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.label, unit="batch", file=sys.stderr,
+                mininterval=2.0, ncols=110, leave=True)
+
+
+def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops: int, teacher_flops: int,
+            dev: torch.device) -> dict[str, Any]:
+    history = state["history"]
+    footprint = state["footprint"]
+    best_test = max(history, key=lambda r: r["test_acc"]) if history else None
+    total_flops = history[-1]["flops"] if history else 0
+    train_s = footprint.duration_s
+    return {
+        "label": cfg.label,
+        "metrics": {
+            "test_acc": state["test_at_best_val"],  # test accuracy at the best-validation epoch
+            "best_val_acc": state["best_val_acc"],
+            "best_epoch": state["best_epoch"],
+            "best_test_acc": best_test["test_acc"] if best_test else float("nan"),  # the paper's convention
+            "best_test_epoch": best_test["epoch"] if best_test else 0,
+            "final_test_acc": history[-1]["test_acc"] if history else float("nan"),
+            "final_val_acc": history[-1]["val_acc"] if history else float("nan"),
+            "images_per_s": state["samples_seen"] / train_s if train_s > 0 else float("nan"),
+        },
+        "footprint": footprint.to_dict(),
+        "flops": {"total": int(total_flops), "pflops": total_flops / 1e15, "paper_units": to_paper_units(total_flops),
+                  "student_forward": int(student_flops), "teacher_forward": int(teacher_flops),
+                  "samples_seen": state["samples_seen"], "eval_samples": state["eval_samples"]},
+        "epochs": state["epoch"],
+        "model": {"name": cfg.model, "num_classes": bundle.num_classes, "image_size": bundle.image_size,
+                  "parameters": models.count_parameters(model)},
+        "data": bundle.summary(),
+        "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
+    }
