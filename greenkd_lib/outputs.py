@@ -1,0 +1,74 @@
+"""Saving a notebook's figures (PNG + SVG) and tables (CSV + Markdown) under ``outputs/<profile>/``.
+
+Each saved item is also recorded, with its caption, in ``outputs/<profile>/manifest/<notebook>.json``
+so that the HTML report can show every figure and table in the paper's order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .paths import outputs_root
+
+__all__ = ["NotebookOutputs"]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class NotebookOutputs:
+    """Where notebook ``notebook`` (e.g. ``"03_fig3_tau_sensitivity"``) writes its results."""
+
+    def __init__(self, notebook: str, profile: str, output_root: str | Path | None = None) -> None:
+        self.notebook = notebook
+        self.profile = profile
+        self.root = outputs_root(output_root) / profile
+        self.figures = self.root / "figures"
+        self.tables = self.root / "tables"
+        self._manifest_path = self.root / "manifest" / f"{notebook}.json"
+        self._items: list[dict[str, Any]] = []
+
+    def figure(self, fig: Any, name: str, caption: str) -> list[Path]:
+        """Save a matplotlib figure as PNG and SVG; return the paths."""
+        import io
+
+        paths = []
+        for ext, kwargs in (("png", {"dpi": 150}), ("svg", {})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, bbox_inches="tight", **kwargs)
+            path = self.figures / f"{name}.{ext}"
+            _atomic_write(path, buf.getvalue())
+            paths.append(path)
+        self._record("figure", name, caption, paths)
+        return paths
+
+    def table(self, df: pd.DataFrame, name: str, caption: str, float_format: str = ".2f") -> list[Path]:
+        """Save a table as CSV and Markdown (caption on top); return the paths."""
+        csv_path, md_path = self.tables / f"{name}.csv", self.tables / f"{name}.md"
+        _atomic_write(csv_path, df.to_csv(index=False).encode())
+        markdown = f"**{caption}**\n\n{df.to_markdown(index=False, floatfmt=float_format)}\n"
+        _atomic_write(md_path, markdown.encode())
+        self._record("table", name, caption, [csv_path, md_path])
+        return [csv_path, md_path]
+
+    def _record(self, kind: str, name: str, caption: str, paths: list[Path]) -> None:
+        self._items = [i for i in self._items if not (i["kind"] == kind and i["name"] == name)]
+        self._items.append({"kind": kind, "name": name, "caption": caption,
+                            "files": [str(p.relative_to(self.root)) for p in paths]})
+        manifest = {"notebook": self.notebook, "profile": self.profile, "items": self._items}
+        _atomic_write(self._manifest_path, json.dumps(manifest, indent=2).encode())

@@ -1,0 +1,292 @@
+"""Headless regeneration: execute every notebook with papermill, export it to HTML, build the report.
+
+``greenkd reproduce --profile quick`` runs ``notebooks/NN_*.ipynb`` in order into
+``outputs/<profile>/notebooks/``, exports each to ``outputs/<profile>/html/``, records the run in
+``outputs/<profile>/summary.json`` and writes ``outputs/<profile>/index.html``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .outputs import _atomic_write
+from .paths import notebooks_dir, outputs_root
+from .profiles import get_profile
+
+__all__ = ["notebooks", "reproduce", "NotebookResult"]
+
+_NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+_MAX_ERROR_CHARS = 300
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook's execution went (one row of ``summary.json``)."""
+
+    notebook: str  # file stem, e.g. "03_fig3_tau_sensitivity"
+    status: str  # "ok" or "FAILED"
+    seconds: float
+    error: str | None  # the exception's last line, for failures
+    executed: str | None  # paths relative to outputs/<profile>
+    html: str | None
+    finished_at: str
+
+
+def notebooks(pattern: str | None = None, directory: Path | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_*.ipynb`` of ``directory`` (default ``notebooks/``), sorted.
+
+    ``pattern`` keeps only file names that contain it, or match it as a glob when it has
+    ``*``, ``?`` or ``[``. A pattern that matches nothing raises ``ValueError`` listing them.
+    """
+    if directory is None:
+        directory = notebooks_dir()
+        if not directory.is_dir():
+            return []
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"notebooks directory {directory} does not exist; pass the folder that holds NN_*.ipynb")
+    found = sorted(directory.glob(_NOTEBOOK_GLOB))
+    if not pattern or not found:
+        return found
+    if any(c in pattern for c in "*?["):
+        chosen = [p for p in found if fnmatch.fnmatch(p.name, pattern) or fnmatch.fnmatch(p.stem, pattern)]
+    else:
+        chosen = [p for p in found if pattern in p.name]
+    if not chosen:
+        names = "\n  ".join(p.name for p in found)
+        raise ValueError(f"no notebook in {directory} matches {pattern!r}; the notebooks are:\n  {names}")
+    return chosen
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_ERROR_CHARS else line[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def _describe(err: BaseException) -> str:
+    """The line a traceback ends with (``ValueError: message``), on one line."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        return _one_line(f"{err.ename}: {err.evalue}" if err.evalue else str(err.ename))
+    return _one_line(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+
+
+def _kernel_arguments(kernel_name: str) -> list[str]:
+    """Check that the kernel exists; the extra command-line arguments it gets."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        available = sorted(manager.find_kernel_specs())
+        raise ValueError(
+            f"no Jupyter kernel named {kernel_name!r}; available: {', '.join(available) or 'none'}. "
+            f"Install one with `python -m ipykernel install --user --name {kernel_name}` in the project's environment"
+        ) from None
+    # ipykernel logs a transport warning per kernel to our terminal; its errors still show.
+    return ["--IPKernelApp.log_level=ERROR"] if any("ipykernel" in a for a in spec.argv) else []
+
+
+def _export_html(executed: Path, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(executed))
+    _atomic_write(target, body.encode())
+
+
+class _Progress:
+    """Thread-safe one-line-per-event progress on stdout."""
+
+    def __init__(self, total: int) -> None:
+        self._lock = threading.Lock()
+        self._width = len(str(total))
+        self._total = total
+
+    def say(self, index: int, stem: str, text: str) -> None:
+        with self._lock:
+            print(f"[{index:>{self._width}}/{self._total}] {stem} ... {text}", flush=True)
+
+
+@dataclass
+class _Job:
+    index: int
+    source: Path
+    parameters: dict[str, Any]
+    inspect_error: str | None  # the notebook could not even be read
+
+
+def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], progress: _Progress) -> NotebookResult:
+    import papermill
+
+    stem = job.source.stem
+    executed = root / "notebooks" / job.source.name
+    html = root / "html" / f"{stem}.html"
+    # A stale copy, export or manifest from an earlier run would pass for this run's result.
+    for stale in (executed, html, root / "manifest" / f"{stem}.json"):
+        stale.unlink(missing_ok=True)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+
+    progress.say(job.index, stem, "started")
+    start = time.perf_counter()
+    error = job.inspect_error
+    if error is None:
+        try:
+            papermill.execute_notebook(
+                str(job.source), str(executed), parameters=job.parameters, kernel_name=kernel_name,
+                progress_bar=False, log_output=False,
+                # The kernel starts in the notebooks folder, as in JupyterLab. papermill's own
+                # ``cwd=`` would os.chdir the whole process, which races between worker threads.
+                resources={"metadata": {"path": str(job.source.parent)}},
+                extra_arguments=list(kernel_args),
+            )
+        except Exception as err:  # noqa: BLE001 - one failing notebook must not stop the batch
+            error = _describe(err)
+    seconds = time.perf_counter() - start
+
+    html_rel = None
+    if executed.is_file():
+        try:
+            _export_html(executed, html)
+            html_rel = str(html.relative_to(root))
+        except Exception as err:  # noqa: BLE001 - the run result matters more than its HTML copy
+            progress.say(job.index, stem, f"HTML export failed: {_describe(err)}")
+    status = "ok" if error is None else "FAILED"
+    progress.say(job.index, stem, f"{status} ({seconds:.1f} s)" + (f": {error}" if error else ""))
+    return NotebookResult(
+        notebook=stem, status=status, seconds=round(seconds, 2), error=error,
+        executed=str(executed.relative_to(root)) if executed.is_file() else None, html=html_rel,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _plan(paths: list[Path], offered: dict[str, Any], extra: dict[str, Any]) -> list[_Job]:
+    """Each notebook's parameters: only those its ``parameters`` cell declares."""
+    import papermill
+
+    jobs, declared_anywhere = [], set()
+    for index, path in enumerate(paths, start=1):
+        try:
+            declared = set(papermill.inspect_notebook(str(path)))
+        except Exception as err:  # noqa: BLE001 - reported as this notebook's failure
+            jobs.append(_Job(index, path, {}, f"cannot read the notebook: {_describe(err)}"))
+            continue
+        declared_anywhere |= declared
+        jobs.append(_Job(index, path, {k: v for k, v in {**offered, **extra}.items() if k in declared}, None))
+    unknown = sorted(set(extra) - declared_anywhere)
+    if unknown:
+        raise ValueError(
+            f"extra parameter(s) {', '.join(map(repr, unknown))} are declared by none of the selected notebooks; "
+            f"their parameters cells declare: {', '.join(sorted(declared_anywhere)) or 'nothing'}"
+        )
+    return jobs
+
+
+def _write_summary(root: Path, results: list[NotebookResult], directory: Path, run: dict[str, Any]) -> None:
+    """Merge this run into ``summary.json``: notebooks not run now (``--only``) keep their last result."""
+    path = root / "summary.json"
+    previous: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        try:
+            previous = {e["notebook"]: e for e in json.loads(path.read_text()).get("notebooks", [])}
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            previous = {}  # a damaged summary is simply rebuilt
+    existing = {p.stem for p in directory.glob(_NOTEBOOK_GLOB)}
+    merged = {k: v for k, v in previous.items() if k in existing}
+    merged.update({r.notebook: asdict(r) for r in results})
+    summary = {**run, "notebooks": [merged[k] for k in sorted(merged)]}
+    _atomic_write(path, json.dumps(summary, indent=2).encode())
+
+
+def _print_table(results: list[NotebookResult]) -> None:
+    width = max(len("notebook"), *(len(r.notebook) for r in results))
+    print(f"\n{'notebook':<{width}}  {'status':<6}  {'seconds':>8}  error")
+    for r in results:
+        print(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:>8.1f}  {r.error or ''}")
+    print(flush=True)
+
+
+def reproduce(profile: str = "quick", only: str | None = None, jobs: int = 1,
+              output_root: str | Path | None = None, data_root: str | Path | None = None,
+              extra_parameters: dict | None = None, kernel_name: str = "python3",
+              directory: str | Path | None = None) -> int:
+    """Execute the notebooks, export them to HTML, build ``outputs/<profile>/index.html``.
+
+    Returns 0 when every notebook ran, 1 when any failed (the others still run; each failed
+    notebook's executed copy keeps its error). ``directory`` defaults to ``notebooks/``.
+    """
+    get_profile(profile)  # an unknown profile fails here, with the list of known ones
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1 (notebooks executed at once), got {jobs!r}")
+    if extra_parameters is not None and not isinstance(extra_parameters, dict):
+        raise TypeError(f"extra_parameters must be a dict of notebook parameter -> value, got {type(extra_parameters).__name__}")
+    nb_dir = Path(directory).expanduser().resolve() if directory is not None else notebooks_dir()
+    paths = notebooks(only, nb_dir) if directory is not None else notebooks(only)
+    if not paths:
+        print(f"no notebooks yet (looked for {_NOTEBOOK_GLOB} in {nb_dir})", flush=True)
+        return 0
+    kernel_args = _kernel_arguments(kernel_name)
+
+    # Absolute, because the kernel runs in the notebooks folder, not in the caller's.
+    out_abs = outputs_root(output_root).resolve()
+    offered: dict[str, Any] = {"profile": profile}
+    if output_root is not None:
+        offered["output_root"] = str(out_abs)
+    if data_root is not None:
+        offered["data_root"] = str(Path(data_root).expanduser().resolve())
+    plan = _plan(paths, offered, dict(extra_parameters or {}))
+    root = out_abs / profile
+    root.mkdir(parents=True, exist_ok=True)
+
+    progress = _Progress(len(plan))
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    pm_logger = logging.getLogger("papermill")
+    old_level = pm_logger.level
+    pm_logger.setLevel(logging.ERROR)  # papermill's per-notebook INFO/WARNING chatter
+    try:
+        if jobs == 1:
+            results = [_run_job(job, root, kernel_name, kernel_args, progress) for job in plan]
+        else:
+            # Threads suffice: each notebook runs in its own kernel process.
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
+                futures = [pool.submit(_run_job, job, root, kernel_name, kernel_args, progress) for job in plan]
+                try:
+                    results = [f.result() for f in futures]
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        pm_logger.setLevel(old_level)
+    total = time.perf_counter() - start
+
+    _print_table(results)
+    _write_summary(root, results, nb_dir, {
+        "profile": profile,
+        "data_root": offered.get("data_root"),
+        "output_root": str(out_abs),
+        "only": only,
+        "jobs": jobs,
+        "kernel": kernel_name,
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "total_s": round(total, 2),
+    })
+
+    from .report import _duration, build_report
+
+    report = build_report(profile, out_abs)
+    failed = [r.notebook for r in results if r.status != "ok"]
+    verdict = f"{len(results) - len(failed)} ok" + (f", {len(failed)} FAILED ({', '.join(failed)})" if failed else "")
+    print(f"{len(results)} notebook(s) in {_duration(total)}: {verdict}\nreport: {report}", flush=True)
+    return 1 if failed else 0
