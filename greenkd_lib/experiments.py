@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import paths
 from .carbon import PAPER_CARBON_INTENSITY
 from .config import CarbonSettings, RunConfig, student_config, teacher_config
 from .distill import FixedTemperature, StochasticTemperature, policy_from_config
 from .profiles import Profile, get_profile
 from .runs import RunStore
-from .train import DEFAULT_RUNS_ROOT, get_or_run, load_model
+from .train import get_or_run, load_model
 
 __all__ = ["Lab", "summarize", "COST_COLUMNS"]
 
@@ -35,17 +36,25 @@ class Lab:
     """
 
     def __init__(self, profile: str | Profile = "quick", *, dataset: str | None = None,
-                 paper_dataset: str = "cifar100", data_root: str | Path = "data",
-                 runs_root: str | Path = DEFAULT_RUNS_ROOT, device: str | None = None,
-                 country: str | None = None, carbon_intensity: float | None = None,
-                 progress: bool = True, **overrides: Any) -> None:
+                 paper_dataset: str = "cifar100", data_root: str | Path | None = None,
+                 output_root: str | Path | None = None, runs_root: str | Path | None = None,
+                 device: str | None = None, country: str | None = None, carbon_intensity: float | None = None,
+                 seeds: Iterable[int] | None = None, progress: bool = True, **overrides: Any) -> None:
+        if seeds is not None:
+            overrides["seeds"] = tuple(int(s) for s in seeds)
+            if not overrides["seeds"]:
+                raise ValueError("seeds is empty; give at least one seed, e.g. seeds=[0], or None for the profile's")
         self.profile = get_profile(profile, **overrides)
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
+        from .data import _canonical
+
+        self.dataset = _canonical(self.dataset)  # an unknown name fails here, listing the known ones
         if country is None and carbon_intensity is None:
             carbon_intensity = PAPER_CARBON_INTENSITY
         self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
-        self.data_root = Path(data_root)
-        self.store = RunStore(runs_root)
+        # Resolved against the project, not the cwd: a notebook runs from notebooks/.
+        self.data_root = paths.data_root(data_root)
+        self.store = RunStore(runs_root if runs_root is not None else paths.outputs_root(output_root) / "runs")
         self.device = device
         self.progress = progress
 

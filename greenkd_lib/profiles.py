@@ -91,16 +91,22 @@ _PAPER = Profile(
 
 # Sized so that the whole notebook series regenerates in about 10 minutes on 2 CPU cores.
 # The 8x8 digits are upsampled to 16x16 (not 32x32): same architectures, a quarter of the FLOPs.
+# With ~1,100 training images an epoch is only a few dozen steps, so the paper's lr 0.1 at batch
+# 128 is scaled down with the batch: at 3 epochs of lr 0.1 the BatchNorm running statistics lagged
+# the weights and eval-mode accuracy fell to chance even for the teacher's students (measured; see
+# the README). 4 epochs, batch 32, lr 0.05 is the cheapest setting where the teacher and both
+# students trained from scratch converge (96-97 % test accuracy).
 _QUICK = _PAPER.replace(
     name="quick",
     dataset="digits",
     image_size=16,
-    epochs=3,
-    batch_size=64,
-    milestones=(2,),
+    epochs=4,
+    batch_size=32,
+    lr=0.05,
+    milestones=(3,),
     seeds=(0, 1),
     tau_grid=(1.0, 2.0, 4.0, 8.0, 16.0),
-    batch_sizes=(32, 64, 128),
+    batch_sizes=(16, 32, 64),
     eval_batch_size=512,
     num_workers=0,
 )
