@@ -151,6 +151,34 @@ class Lab:
         cfg = RunConfig.from_dict(self.store.run_by_hash(run_hash).config)
         return load_model(cfg, self.store, weights, device)
 
+    def inference(self, run_hash: str, batch_size: int | None = None) -> dict[str, Any]:
+        """Time, energy and CO2 of one pass of a trained model over the test set (Fig 1b-c)."""
+        from torch.utils.data import DataLoader
+
+        from .carbon import measure_inference
+        from .train import pick_device
+
+        dev = pick_device(self.device)
+        loader = DataLoader(self.data().test, batch_size=batch_size or self.profile.eval_batch_size, shuffle=False)
+        return measure_inference(self.model(run_hash, device=dev), loader, dev,
+                                 country_iso_code=self.carbon.country, carbon_intensity=self.carbon.carbon_intensity)
+
+    def tuned_curve(self, grid_rows: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
+        """Fig 1a's tuned-KD curve: per epoch, the accuracy of the tau chosen on validation against
+        the cumulative cost of the *whole* grid (every grid run advanced to that epoch)."""
+        seed = self.profile.seeds[0] if seed is None else seed
+        rows = grid_rows[grid_rows["seed"] == seed]
+        if rows.empty:
+            raise ValueError(f"no grid run for seed {seed}; the grid has seeds {sorted(grid_rows['seed'].unique())}")
+        chosen = rows.loc[rows["best_val_acc"].idxmax()]
+        histories = [self.history(h).set_index("epoch") for h in rows["hash"]]
+        curve = self.history(chosen["hash"])[["epoch", "val_acc", "test_acc"]].set_index("epoch")
+        for col in ("wall_s", "energy_kwh", "co2_g", "flops"):
+            curve[col] = sum(h[col] for h in histories)
+        curve["tau"] = chosen["tau"]
+        curve["trainings"] = len(rows)
+        return curve.reset_index()
+
     def data(self):
         """The data set bundle the runs use (same split, same image size)."""
         from .data import load

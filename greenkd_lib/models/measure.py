@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["count_parameters", "forward_flops", "model_size_bytes"]
+__all__ = ["count_parameters", "forward_flops", "model_size_bytes", "latency_ms"]
 
 _FLOPS_CACHE: dict[tuple, int] = {}
 
@@ -67,3 +67,31 @@ def model_size_bytes(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getbuffer().nbytes
+
+
+def latency_ms(model: nn.Module, image_size: int | None = None, batch_size: int = 1,
+               device: str | torch.device = "cpu", min_run_time: float = 0.5) -> float:
+    """Median wall time in ms of one forward pass on a ``batch_size`` batch (eval mode, no grad).
+
+    Timed with ``torch.utils.benchmark.Timer`` (warm-up, CUDA synchronisation and repeats
+    included), on random inputs: latency does not depend on the pixel values.
+    """
+    import logging
+
+    # torch.utils.benchmark imports cpp_extension, which warns about CUDA_HOME on CPU-only hosts.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    size = _image_size(model, image_size)
+    was_training = model.training
+    model = model.to(device).eval()
+    x = torch.randn(batch_size, 3, size, size, device=device)
+    try:
+        with torch.no_grad():
+            timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x},
+                                    num_threads=torch.get_num_threads())
+            return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+    finally:
+        model.train(was_training)
