@@ -15,10 +15,20 @@ from .digits import load_digits
 from .errors import DatasetCorruptError, DatasetNotFoundError, UnknownDatasetError, unknown_dataset
 from .splits import check_args
 
-__all__ = ["DATASETS", "DatasetBundle", "DatasetCorruptError", "DatasetNotFoundError", "TensorImages",
+__all__ = ["DATASETS", "DOCUMENTED_SIZES", "DatasetBundle", "DatasetCorruptError", "DatasetNotFoundError", "TensorImages",
            "TransformSubset", "UnknownDatasetError", "available", "load"]
 
 DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100", "tinyimagenet")
+
+# The official splits as their publishers document them (classes, train, test, image side), for
+# tables that describe a data set that is not on this machine. Tiny ImageNet's test set here is
+# its labelled official validation split.
+DOCUMENTED_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "digits": (10, 1797, 0, 8),  # scikit-learn load_digits: 1,797 images, no official split
+    "cifar10": (10, 50_000, 10_000, 32),
+    "cifar100": (100, 50_000, 10_000, 32),
+    "tinyimagenet": (200, 100_000, 10_000, 64),
+}
 
 
 def _canonical(name: str) -> str:
