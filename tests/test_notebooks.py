@@ -1,0 +1,107 @@
+"""The notebook series: committed clean, and every notebook runs headlessly (smoke profile)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from greenkd_lib.paths import notebooks_dir
+from greenkd_lib.reproduce import notebooks, reproduce
+
+# The paper's figures and tables in the order the paper presents them (10 = Table 6 and
+# 12 = Table 8 come with a later issue).
+EXPECTED = ["00_story", "01_fig1_", "02_fig2_", "03_fig3_", "04_table1_", "05_table2_", "06_table3_",
+            "07_table4_", "08_table5_", "09_fig4_", "11_table7_"]
+COMMON_PARAMETERS = {"profile", "dataset", "seeds", "device", "data_root", "output_root", "country",
+                     "carbon_intensity"}
+
+NOTEBOOKS = notebooks()
+
+
+def test_the_series_is_complete_and_in_paper_order():
+    stems = [p.stem for p in NOTEBOOKS]
+    assert len(stems) == len(EXPECTED), stems
+    for stem, prefix in zip(stems, EXPECTED):
+        assert stem.startswith(prefix), f"{stem} should start with {prefix}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in code), f"{path.name} carries outputs: clear them before committing"
+    assert all(c.get("execution_count") is None for c in code), f"{path.name} carries execution counts"
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters', has {len(tagged)}"
+    assert nb.cells[0].cell_type == "markdown", f"{path.name} should open with what it shows"
+    declared = set(papermill.inspect_notebook(str(path)))
+    assert COMMON_PARAMETERS <= declared, f"{path.name} lacks parameters {COMMON_PARAMETERS - declared}"
+    # Every knob must be used after the parameters cell, not only declared.
+    rest = "\n".join(c.source for c in code if c is not tagged[0])
+    unused = [name for name in declared if not re.search(rf"\b{re.escape(name)}\b", rest)]
+    assert not unused, f"{path.name} declares parameters it never uses: {unused}"
+
+
+@pytest.fixture(scope="module")
+def smoke_batch(tmp_path_factory):
+    """The real notebooks executed by the real batch command, into a fresh output root."""
+    out = tmp_path_factory.mktemp("outputs")
+    code = reproduce(profile="smoke", output_root=out)
+    return code, out / "smoke"
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_with_the_smoke_profile(smoke_batch):
+    code, root = smoke_batch
+    summary = json.loads((root / "summary.json").read_text())
+    failed = {e["notebook"]: e["error"] for e in summary["notebooks"] if e["status"] != "ok"}
+    assert code == 0 and not failed, f"failed notebooks: {failed}"
+    for path in NOTEBOOKS:
+        executed = nbformat.read(root / "notebooks" / path.name, as_version=4)
+        injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "smoke" in injected[0].source
+
+
+@pytest.mark.slow
+def test_every_notebook_saves_captioned_outputs_naming_profile_and_data(smoke_batch):
+    _, root = smoke_batch
+    for path in NOTEBOOKS:
+        manifest = json.loads((root / "manifest" / f"{path.stem}.json").read_text())
+        assert manifest["items"], f"{path.stem} saved no figure or table"
+        kinds = {}
+        for item in manifest["items"]:
+            kinds.setdefault(item["kind"], set()).update(Path(f).suffix for f in item["files"])
+            for f in item["files"]:
+                assert (root / f).stat().st_size > 0, f"{path.stem}: {f} is empty"
+            caption = item["caption"]
+            assert "smoke" in caption and "digits" in caption, (
+                f"{path.stem}: caption of {item['name']!r} must name the profile and data set: {caption!r}")
+        assert kinds.get("figure", {".png", ".svg"}) == {".png", ".svg"}
+        assert kinds.get("table", {".csv", ".md"}) == {".csv", ".md"}
+
+
+@pytest.mark.slow
+def test_report_links_every_notebook_and_figure(smoke_batch):
+    _, root = smoke_batch
+    html = (root / "index.html").read_text()
+    for path in NOTEBOOKS:
+        assert f"html/{path.stem}.html" in html, f"the report does not link {path.stem}"
+        assert (root / "html" / f"{path.stem}.html").is_file()
+    for png in (root / "figures").glob("*.png"):
+        assert f"figures/{png.name}" in html, f"the report does not show {png.name}"
+
+
+def test_a_wrong_papermill_parameter_fails_with_a_clear_message(tmp_path):
+    table2 = next(p for p in NOTEBOOKS if p.stem.startswith("05_table2_"))
+    with pytest.raises(PapermillExecutionError) as err:
+        papermill.execute_notebook(str(table2), str(tmp_path / "out.ipynb"), parameters={"profile": "quik"},
+                                   cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
+    assert "unknown profile 'quik'" in err.value.evalue and "quick" in err.value.evalue
