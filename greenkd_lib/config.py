@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .models import canonical_name
 from .profiles import Profile
 
 __all__ = ["RunConfig", "CarbonSettings", "teacher_config", "student_config"]
@@ -108,7 +109,7 @@ def _common(profile: Profile, dataset: str, seed: int, carbon: CarbonSettings, b
 def teacher_config(profile: Profile, model: str, dataset: str, seed: int,
                    carbon: CarbonSettings = CarbonSettings()) -> RunConfig:
     """A model trained with cross-entropy alone (a teacher, or a student from scratch)."""
-    return RunConfig(model=model, method="ce", **_common(profile, dataset, seed, carbon, None))
+    return RunConfig(model=canonical_name(model), method="ce", **_common(profile, dataset, seed, carbon, None))
 
 
 def student_config(profile: Profile, model: str, teacher: RunConfig, temperature: dict[str, Any],
@@ -116,7 +117,7 @@ def student_config(profile: Profile, model: str, teacher: RunConfig, temperature
                    batch_size: int | None = None) -> RunConfig:
     """A KD student of ``teacher`` with the given temperature policy config."""
     return RunConfig(
-        model=model,
+        model=canonical_name(model),  # one spelling, one hash: "MobileNetV2" reuses "mobilenetv2"'s run
         method="kd",
         teacher=teacher,
         temperature=temperature,

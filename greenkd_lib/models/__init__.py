@@ -22,7 +22,7 @@ from . import vgg as _vgg
 from . import wrn as _wrn
 from .measure import count_parameters, forward_flops, latency_ms, model_size_bytes
 
-__all__ = ["MODELS", "UnknownModelError", "build", "gradcam_layer", "count_parameters", "forward_flops",
+__all__ = ["MODELS", "UnknownModelError", "build", "canonical_name", "gradcam_layer", "count_parameters", "forward_flops",
            "model_size_bytes", "latency_ms", "MIN_IMAGE_SIZE"]
 
 # name -> (builder(num_classes), Grad-CAM candidate blocks deepest first, smallest image size)
@@ -50,7 +50,8 @@ class UnknownModelError(ValueError):
                          + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
-def _canonical(name: object) -> str:
+def canonical_name(name: object) -> str:
+    """The registered spelling of ``name`` ("ResNet18" -> "resnet18"); unknown names raise."""
     # "ResNet18" and "wrn-40-2" are unambiguous spellings of registered names.
     key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
     if key not in _REGISTRY:
@@ -60,7 +61,7 @@ def _canonical(name: object) -> str:
 
 def build(name: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """A new ``name`` model with ``num_classes`` outputs, for ``image_size`` x ``image_size`` RGB input."""
-    arch = _canonical(name)
+    arch = canonical_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     minimum = MIN_IMAGE_SIZE[arch]
@@ -86,7 +87,7 @@ def gradcam_layer(model: nn.Module) -> nn.Module:
     if arch is None or size is None:
         raise ValueError("the model has no .arch_name/.image_size attributes; build it with "
                          "greenkd_lib.models.build")
-    candidates = _REGISTRY[_canonical(arch)][1](model)
+    candidates = _REGISTRY[canonical_name(arch)][1](model)
     shapes: dict[int, torch.Size] = {}
 
     def record(index: int) -> Callable:
