@@ -73,6 +73,7 @@ def per_class_report(pred: Predictions, classes: list[str]) -> pd.DataFrame:
 
     report = classification_report(pred.y_true, pred.y_pred, labels=range(len(classes)), target_names=classes,
                                    output_dict=True, zero_division=0)
+    report.pop("accuracy", None)  # a bare number, not a row: as a row its "support" would be the accuracy
     return pd.DataFrame(report).T
 
 
