@@ -18,6 +18,15 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atom
 TEMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -41,6 +50,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; results should be as readable as any file
         os.replace(tmp, path)
     except BaseException:
         try:
