@@ -48,8 +48,12 @@ class NotebookOutputs:
         self._record("figure", name, caption, paths)
         return paths
 
-    def table(self, df: pd.DataFrame, name: str, caption: str, float_format: str = ".2f") -> list[Path]:
-        """Save a table as CSV and Markdown (caption on top); return the paths."""
+    def table(self, df: pd.DataFrame, name: str, caption: str, float_format: str = ".4g") -> list[Path]:
+        """Save a table as CSV and Markdown (caption on top); return the paths.
+
+        ``float_format`` applies to the Markdown only (the CSV keeps full precision); the default
+        ``.4g`` keeps both kWh (1e-4) and accuracies (95.28) readable.
+        """
         csv_path, md_path = self.tables / f"{name}.csv", self.tables / f"{name}.md"
         _atomic_write(csv_path, df.to_csv(index=False).encode())
         markdown = f"**{caption}**\n\n{df.to_markdown(index=False, floatfmt=float_format)}\n"
