@@ -301,6 +301,21 @@ def test_list_labels_runs_without_a_label(tmp_path):
     assert sorted(store.list()["label"]) == ["resnet18 CE seed 1", "resnet18->mobilenetv2 KD seed 0"]
 
 
+def test_labels_tell_apart_runs_that_differ_only_in_temperature_or_batch(tmp_path):
+    store = RunStore(tmp_path)
+    base = {"model": "mobilenetv2", "method": "kd", "seed": 0, "teacher": {"model": "resnet18"},
+            "batch_size": 32, "profile": "quick"}
+    store.run({**base, "temperature": {"type": "fixed", "tau": 4.0}}).write_config()
+    store.run({**base, "temperature": {"type": "fixed", "tau": 8.0}}).write_config()
+    store.run({**base, "batch_size": 64,
+               "temperature": {"type": "stochastic", "low": 2.0, "high": 20.0, "per": "batch"}}).write_config()
+    assert sorted(store.list()["label"]) == [
+        "resnet18->mobilenetv2 KD tau=4 bs32 seed 0 (quick)",
+        "resnet18->mobilenetv2 KD tau=8 bs32 seed 0 (quick)",
+        "resnet18->mobilenetv2 KD tau~2..20/batch bs64 seed 0 (quick)",
+    ]
+
+
 def _configs_sharing_a_first_digit() -> tuple[dict, dict]:
     seen: dict[str, dict] = {}
     for i in range(100):

@@ -54,8 +54,18 @@ def _label(config: Mapping) -> str:
     name = f"{teacher_model}->{model}" if teacher_model and model else str(model or "")
     if config.get("method"):
         name += f" {str(config['method']).upper()}"
+    temperature = config.get("temperature")
+    if isinstance(temperature, Mapping):  # runs differing only by tau must not look alike
+        if temperature.get("type") == "fixed":
+            name += f" tau={temperature.get('tau'):g}"
+        elif temperature.get("type") == "stochastic":
+            name += f" tau~{temperature.get('low'):g}..{temperature.get('high'):g}/{temperature.get('per', 'batch')}"
+    if config.get("batch_size") is not None:
+        name += f" bs{config['batch_size']}"
     if config.get("seed") is not None:
         name += f" seed {config['seed']}"
+    if config.get("profile"):
+        name += f" ({config['profile']})"
     return name.strip()
 
 
