@@ -11,17 +11,20 @@ __all__ = ["main"]
 
 def _info(args: argparse.Namespace) -> int:
     from .info import collect, format_info
+    from .paths import data_root
 
-    print(format_info(collect(args.data_root)))
+    print(format_info(collect(data_root(args.data_root))))
     return 0
 
 
 def _runs(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from .paths import runs_root
     from .runs import RunStore
 
-    store = RunStore(args.root)
+    root = runs_root() if args.root is None else Path(args.root)
+    store = RunStore(root)
     if args.action == "rm":
         if not args.hash:
             print("greenkd runs rm: give the hash (or a unique prefix) of the run to remove", file=sys.stderr)
@@ -35,7 +38,7 @@ def _runs(args: argparse.Namespace) -> int:
         return 0
     table = store.list()
     if table.empty:
-        print(f"no runs under {Path(args.root).resolve()}")
+        print(f"no runs under {root.resolve()}")
         return 0
     cols = [c for c in ("hash", "state", "label", "epochs_done", "epochs", "wall_s", "energy_kwh", "co2_g", "pflops")
             if c in table.columns]
@@ -56,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="versions, device, data sets found, carbon measurement mode")
-    info.add_argument("--data-root", default="data", help="where the data sets live (default: data)")
+    info.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
     info.set_defaults(func=_info)
 
     runs = sub.add_parser("runs", help="list finished and partial runs with their cost, or remove one")
     runs.add_argument("action", nargs="?", choices=("list", "rm"), default="list")
     runs.add_argument("hash", nargs="?", help="with rm: the run's hash or a unique prefix")
-    runs.add_argument("--root", default="outputs/runs", help="the run store (default: outputs/runs)")
+    runs.add_argument("--root", default=None, help="the run store (default: the project's outputs/runs)")
     runs.set_defaults(func=_runs)
 
     rep = sub.add_parser("reproduce", help="execute every notebook with papermill and build the HTML report")

@@ -54,7 +54,7 @@ class Lab:
         self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
         # Resolved against the project, not the cwd: a notebook runs from notebooks/.
         self.data_root = paths.data_root(data_root)
-        self.store = RunStore(runs_root if runs_root is not None else paths.outputs_root(output_root) / "runs")
+        self.store = RunStore(runs_root if runs_root is not None else paths.runs_root(output_root))
         self.device = device
         self.progress = progress
 

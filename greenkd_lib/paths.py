@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["project_root", "data_root", "outputs_root", "paper_dir", "notebooks_dir"]
+__all__ = ["project_root", "data_root", "outputs_root", "runs_root", "paper_dir", "notebooks_dir"]
 
 
 def project_root() -> Path:
@@ -30,6 +30,11 @@ def data_root(path: str | Path | None = None) -> Path:
 def outputs_root(path: str | Path | None = None) -> Path:
     """``path`` if given, else ``<project>/outputs``."""
     return Path(path).expanduser() if path else project_root() / "outputs"
+
+
+def runs_root(output_root: str | Path | None = None) -> Path:
+    """The run store: ``<outputs>/runs``."""
+    return outputs_root(output_root) / "runs"
 
 
 def paper_dir() -> Path:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from . import data as data_mod
+from . import paths
 from . import models
 from .carbon import CarbonMeter, Footprint, to_paper_units, training_flops
 from .config import RunConfig
@@ -26,9 +27,8 @@ from .distill import TemperaturePolicy, kd_loss, policy_from_config
 from .evaluate import predict
 from .runs import Run, RunStore
 
-__all__ = ["TrainingDivergedError", "pick_device", "train", "get_or_run", "load_model", "DEFAULT_RUNS_ROOT"]
+__all__ = ["TrainingDivergedError", "pick_device", "train", "get_or_run", "load_model"]
 
-DEFAULT_RUNS_ROOT = Path("outputs") / "runs"
 # How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
 # sync every batch would stall the queue.
 _SYNC_EVERY = 20
@@ -71,9 +71,9 @@ def _lr_factor(cfg: RunConfig, steps_per_epoch: int):
     return factor
 
 
-def _load_data(cfg: RunConfig, data_root: str | Path):
-    return data_mod.load(cfg.dataset, root=data_root, image_size=cfg.image_size, val_fraction=cfg.val_fraction,
-                         subset=cfg.subset, seed=0)
+def _load_data(cfg: RunConfig, data_root: str | Path | None):
+    return data_mod.load(cfg.dataset, root=paths.data_root(data_root), image_size=cfg.image_size,
+                         val_fraction=cfg.val_fraction, subset=cfg.subset, seed=0)
 
 
 def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: str | torch.device = "cpu",
@@ -88,10 +88,10 @@ def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: s
     return model.to(device).eval()
 
 
-def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str | Path = "data",
+def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str | Path | None = None,
                device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
     """The result of ``cfg``: read from the store when finished, else trained (or resumed) now."""
-    store = store or RunStore(DEFAULT_RUNS_ROOT)
+    store = store or RunStore(paths.runs_root())
     if cfg.teacher is not None:
         get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress)
 
@@ -105,7 +105,7 @@ def _policy(cfg: RunConfig) -> TemperaturePolicy | None:
     return policy_from_config(cfg.temperature) if cfg.method == "kd" else None
 
 
-def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path = "data",
+def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | None = None,
           device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the run named by ``cfg``; return its result (the store writes it)."""
     dev = pick_device(device)
