@@ -1,0 +1,234 @@
+"""Why a random tau works: tables that compare KD variants, and the gradient study (notebook 13).
+
+Everything here takes the tidy run tables of :class:`greenkd_lib.experiments.Lab` (one row per
+trained model) and returns small DataFrames, so a notebook only calls and plots:
+
+- :func:`per_tau`: accuracy of fixed-tau KD per tau of a grid (mean and std over seeds);
+- :func:`tuned_vs_ours`: tuned KD (tau chosen on validation) against one stochastic training,
+  and :func:`tuned_vs_ours_table` for several settings side by side (e.g. two KL reductions);
+- :func:`policy_table`: stochastic variants against a reference variant, paired by seed;
+- :func:`measure_gradients` and :func:`gradient_summary`: the KD and CE gradient sizes across tau
+  for a trained student and for the same student at initialisation, and their mean over the
+  taus each policy draws (:mod:`greenkd_lib.distill.gradients` does the measuring).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .config import RunConfig
+from .distill import REDUCTIONS, StochasticTemperature, equivalent_tau, gradient_sizes, policy_average
+from .distill.temperature import policy_from_config
+from .experiments import tune
+
+__all__ = ["per_tau", "tuned_vs_ours", "tuned_vs_ours_table", "policy_table", "other_reduction", "initial_model",
+           "training_batches", "measure_gradients", "gradient_summary"]
+
+
+def _need(rows: pd.DataFrame, name: str, columns: Iterable[str]) -> None:
+    if not isinstance(rows, pd.DataFrame) or rows.empty:
+        raise ValueError(f"{name} is empty; pass the rows a Lab experiment returned (one per trained model)")
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the columns {missing}; pass the rows a Lab experiment returned")
+
+
+def _std(values: pd.Series) -> float:
+    """The standard deviation over seeds; NaN for a single seed (nothing to spread)."""
+    return float(values.std()) if len(values) > 1 else math.nan
+
+
+def other_reduction(reduction: str) -> str:
+    """The KL reduction that is not ``reduction`` ("mean" <-> "batchmean")."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return next(r for r in REDUCTIONS if r != reduction)
+
+
+def per_tau(grid: pd.DataFrame) -> pd.DataFrame:
+    """Fixed-tau KD per tau: ``tau``, ``test_acc_mean``, ``test_acc_std``, ``val_acc_mean``,
+    ``seeds`` and the mean ``co2_g`` of one training, sorted by tau."""
+    _need(grid, "grid", ("tau", "seed", "test_acc", "best_val_acc", "co2_g"))
+    g = grid.groupby("tau", sort=True)
+    out = pd.DataFrame({"test_acc_mean": g["test_acc"].mean(), "test_acc_std": g["test_acc"].agg(_std),
+                        "val_acc_mean": g["best_val_acc"].mean(), "seeds": g["seed"].nunique(),
+                        "co2_g": g["co2_g"].mean()})
+    return out.reset_index()
+
+
+def tuned_vs_ours(grid: pd.DataFrame, ours: pd.DataFrame) -> dict[str, Any]:
+    """Tuned KD (per seed, the grid's tau with the best validation accuracy) against the stochastic
+    runs ``ours``, over the seeds both have.
+
+    Keys: ``tuned_acc_mean``/``_std``, ``tuned_taus`` (the chosen tau per seed, as text),
+    ``ours_acc_mean``/``_std``, ``ours_minus_tuned`` (mean over seeds of the per-seed
+    difference), ``best_fixed_tau``/``_acc`` and ``worst_fixed_tau``/``_acc`` (by mean test
+    accuracy: what a lucky or an unlucky fixed choice gives), ``tau_spread`` (best minus worst),
+    ``trainings_tuned``/``_ours`` (per seed) and ``co2_tuned_g``/``co2_ours_g`` (mean per seed;
+    tuned charges its whole grid), ``seeds``.
+    """
+    _need(grid, "grid", ("tau", "seed", "test_acc", "best_val_acc", "co2_g"))
+    _need(ours, "ours", ("seed", "test_acc", "co2_g"))
+    seeds = sorted(set(grid["seed"]) & set(ours["seed"]))
+    if not seeds:
+        raise ValueError(f"grid (seeds {sorted(set(grid['seed']))}) and ours (seeds {sorted(set(ours['seed']))}) "
+                         "share no seed")
+    grid, ours = grid[grid["seed"].isin(seeds)], ours[ours["seed"].isin(seeds)]
+    tuned = tune(grid).set_index("seed").loc[seeds]
+    mine = ours.groupby("seed")[["test_acc", "co2_g"]].mean().loc[seeds]
+    taus = per_tau(grid)
+    best, worst = taus.loc[taus["test_acc_mean"].idxmax()], taus.loc[taus["test_acc_mean"].idxmin()]
+    return {
+        "tuned_acc_mean": float(tuned["test_acc"].mean()), "tuned_acc_std": _std(tuned["test_acc"]),
+        "tuned_taus": ", ".join(f"{t:g}" for t in tuned["tau"]),
+        "ours_acc_mean": float(mine["test_acc"].mean()), "ours_acc_std": _std(mine["test_acc"]),
+        "ours_minus_tuned": float((mine["test_acc"] - tuned["test_acc"]).mean()),
+        "best_fixed_tau": float(best["tau"]), "best_fixed_acc": float(best["test_acc_mean"]),
+        "worst_fixed_tau": float(worst["tau"]), "worst_fixed_acc": float(worst["test_acc_mean"]),
+        "tau_spread": float(best["test_acc_mean"] - worst["test_acc_mean"]),
+        "trainings_tuned": int(tuned["trainings"].iloc[0]), "trainings_ours": 1,
+        "co2_tuned_g": float(tuned["co2_g"].mean()), "co2_ours_g": float(mine["co2_g"].mean()),
+        "seeds": len(seeds),
+    }
+
+
+def tuned_vs_ours_table(pairs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], key: str = "setting") -> pd.DataFrame:
+    """:func:`tuned_vs_ours` for each ``name -> (grid, ours)`` of ``pairs``: one row per name,
+    the name in column ``key`` (e.g. ``key="reduction"``)."""
+    if not pairs:
+        raise ValueError("pairs is empty; give at least one name -> (grid rows, stochastic rows)")
+    return pd.DataFrame([{key: name, **tuned_vs_ours(grid, ours)} for name, (grid, ours) in pairs.items()])
+
+
+def policy_table(variants: Mapping[str, pd.DataFrame], reference: str | None = None,
+                 tuned: pd.DataFrame | None = None,
+                 history: Callable[[str], pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per stochastic variant (``name -> its Lab rows``), in the order given.
+
+    Columns: ``variant``, ``temperature`` (the policy's label), ``seeds``, ``test_acc_mean``,
+    ``test_acc_std``, ``minus_reference`` (mean over the shared seeds of the per-seed difference
+    to variant ``reference``, default the first), ``minus_tuned`` (likewise against ``tuned``, the
+    rows of :meth:`Lab.tuned_kd`, if given), ``co2_g`` (mean per training) and, with ``history``
+    (e.g. ``lab.history``, hash -> per-epoch history), what the runs actually drew:
+    ``tau_drawn_mean`` (mean tau over all draws) and ``taus_per_epoch`` (distinct taus per epoch).
+    """
+    if not variants:
+        raise ValueError("variants is empty; give at least one name -> stochastic rows")
+    for name, rows in variants.items():
+        _need(rows, f"variant {name!r}", ("seed", "test_acc", "co2_g", "temperature", "hash"))
+    reference = next(iter(variants)) if reference is None else reference
+    if reference not in variants:
+        raise ValueError(f"reference {reference!r} is not one of the variants {list(variants)}")
+    ref = variants[reference].groupby("seed")["test_acc"].mean()
+    tuned_acc = None
+    if tuned is not None:
+        _need(tuned, "tuned", ("seed", "test_acc"))
+        tuned_acc = tuned.groupby("seed")["test_acc"].mean()
+
+    def paired(acc: pd.Series, other: pd.Series | None) -> float:
+        if other is None:
+            return math.nan
+        shared = acc.index.intersection(other.index)
+        return float((acc[shared] - other[shared]).mean()) if len(shared) else math.nan
+
+    out = []
+    for name, rows in variants.items():
+        acc = rows.groupby("seed")["test_acc"].mean()
+        row = {"variant": name, "temperature": rows["temperature"].iloc[0], "seeds": len(acc),
+               "test_acc_mean": float(acc.mean()), "test_acc_std": _std(acc),
+               "minus_reference": paired(acc, ref), "minus_tuned": paired(acc, tuned_acc),
+               "co2_g": float(rows["co2_g"].mean())}
+        if history is not None:
+            histories = [history(h) for h in rows["hash"]]
+            # tau_mean is per epoch, over that epoch's draws; epochs have equal numbers of draws
+            row["tau_drawn_mean"] = float(np.mean([h["tau_mean"].mean() for h in histories]))
+            row["taus_per_epoch"] = float(np.mean([h["tau_distinct"].mean() for h in histories]))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def initial_model(name: str, num_classes: int, image_size: int | None, seed: int) -> nn.Module:
+    """The weights a training run of ``name`` with ``seed`` starts from (as ``train.train`` seeds
+    and builds them), in train mode on the CPU."""
+    from . import models
+    from .train import _seed_everything
+
+    _seed_everything(int(seed))
+    return models.build(name, num_classes, image_size).train()
+
+
+def training_batches(dataset: Dataset, batch_size: int, n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` batches of a shuffled pass over ``dataset`` (a training split, with its
+    augmentation), drawn with ``seed``: real training batches to measure gradients on."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (how many batches) must be an integer >= 1, got {n!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=False,
+                        generator=torch.Generator().manual_seed(int(seed)))
+    batches = []
+    for x, y in loader:
+        batches.append((x, y))
+        if len(batches) == n:
+            break
+    return batches
+
+
+def measure_gradients(lab: Any, run_hash: str, taus: Iterable[float], batches: int = 3,
+                      reductions: Iterable[str] | None = None, seed: int = 0) -> pd.DataFrame:
+    """:func:`~greenkd_lib.distill.gradient_sizes` for the KD student of run ``run_hash``, trained
+    (its best weights) and at initialisation (the weights that run started from), against the
+    teacher that taught it, on ``batches`` real training batches of the run's batch size.
+
+    ``reductions``: default the run's own KL reduction, then the other one. Returns the rows of
+    ``gradient_sizes`` with a column ``state`` ("at initialisation" or "trained"), first.
+    """
+    from .train import load_model
+
+    cfg = RunConfig.from_dict(lab.store.run_by_hash(run_hash).config)
+    if cfg.method != "kd" or cfg.teacher is None:
+        raise ValueError(f"run {run_hash} ({cfg.label}) is not a KD run; pass the hash of a KD student")
+    reductions = ([cfg.kd_reduction, other_reduction(cfg.kd_reduction)] if reductions is None
+                  else list(reductions))
+    teacher = load_model(cfg.teacher, lab.store, "best", "cpu")
+    trained = lab.model(run_hash)
+    data = lab.data()
+    start = initial_model(cfg.model, data.num_classes, data.image_size, cfg.seed)
+    chosen = training_batches(data.train, cfg.batch_size, batches, seed)
+    tables = []
+    for state, model in (("at initialisation", start), ("trained", trained)):
+        sizes = gradient_sizes(model, teacher, chosen, taus, cfg.alpha, reductions)
+        sizes.insert(0, "state", state)
+        tables.append(sizes)
+    return pd.concat(tables, ignore_index=True)
+
+
+def gradient_summary(sizes: pd.DataFrame, policies: Mapping[str, StochasticTemperature | Mapping[str, Any]],
+                     column: str = "param_ratio") -> pd.DataFrame:
+    """For each state and reduction of ``sizes`` (from :func:`measure_gradients`) and each policy:
+    ``mean_tau``, the policy's average of ``column`` (``avg``), the smallest and largest value of
+    ``column`` over the taus it can draw (``low``, ``high``: the spread a random tau averages
+    over) and ``equivalent_tau``: the fixed tau whose ``column`` equals that average."""
+    if not policies:
+        raise ValueError("policies is empty; give at least one name -> stochastic temperature policy")
+    _need(sizes, "sizes", ("tau", "reduction", column))
+    keys = [c for c in ("state", "reduction") if c in sizes.columns]
+    rows = []
+    for key, group in sizes.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for name, policy in policies.items():
+            policy = policy_from_config(dict(policy)) if isinstance(policy, Mapping) else policy
+            avg = policy_average(group, policy).iloc[0]
+            inside = group[(group["tau"] >= policy.low) & (group["tau"] <= policy.high)][column]
+            rows.append({**dict(zip(keys, key)), "policy": name, "temperature": policy.label(),
+                         "mean_tau": avg["mean_tau"], "avg": avg[column], "low": float(inside.min()),
+                         "high": float(inside.max()), "equivalent_tau": equivalent_tau(group, avg[column], column)})
+    return pd.DataFrame(rows)
