@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from greenkd_lib.carbon import (PAPER_CARBON_INTENSITY, CarbonMeter, Footprint, measure_inference,
-                                measurement_mode, to_paper_units, training_flops)
+from greenkd_lib.carbon import (DISTURBED_OTHER_LOAD, PAPER_CARBON_INTENSITY, CarbonMeter, Footprint,
+                                measure_inference, measurement_mode, to_paper_units, training_flops)
 from greenkd_lib.carbon import meter as meter_module
 
 
@@ -47,6 +47,21 @@ def test_forced_intensity_gives_co2_equal_energy_times_intensity(offline):
     assert fp.mode == mode and fp.mode in ("measured", "estimate")
     assert fp.detail == detail and fp.detail
     assert meter.stop() is fp  # stop is idempotent
+
+
+def test_footprint_records_the_machine_load(offline):
+    with CarbonMeter(measure_power_secs=0.1) as meter:
+        busy(0.3)
+        first = meter.read()
+        busy(0.1)
+    fp = meter.stop()
+    for f in (first, fp):
+        assert f.attribution == "process"
+        assert 0 <= f.other_load <= f.machine_load <= 1
+        assert f.machine_load > 0.2 / os.cpu_count()  # this process was busy on one core
+        assert f.disturbed is (f.other_load > DISTURBED_OTHER_LOAD)
+    assert Footprint.from_dict(fp.to_dict()) == fp
+    assert "process CPU time" in fp.detail or "CPU-time share" in fp.detail
 
 
 def test_default_intensity_is_the_papers():
@@ -117,6 +132,122 @@ def test_meters_in_parallel_processes():
         assert mode != "unavailable" and energy > 0
 
 
+# -- per-process attribution -------------------------------------------------------------------
+
+_PAIR = None  # a Barrier shared by the two workers of a pool
+
+
+def _join_pair(barrier) -> None:
+    global _PAIR
+    _PAIR = barrier
+    measurement_mode()  # codecarbon's one-off hardware probe, before anything is measured
+
+
+def _wait_for_the_other(_=None) -> None:
+    _PAIR.wait(timeout=60)
+
+
+def _fixed_work(iterations: int) -> int:
+    x = 0
+    for i in range(iterations):
+        x += i * i % 7
+    return x
+
+
+def _charge(iterations: int, together: bool) -> dict:
+    """The meter's charge for a fixed amount of work, and what codecarbon's machine mode charged."""
+    if together:
+        _wait_for_the_other()
+    capture = meter_module._Capture()
+    machine = meter_module._make_tracker(PAPER_CARBON_INTENSITY, None, 0.5, [capture], tracking_mode="machine")
+    meter_module._unsuppressed(machine, "start")()
+    with CarbonMeter(measure_power_secs=0.5) as meter:
+        _fixed_work(iterations)
+    meter_module._unsuppressed(machine, "stop")()
+    return {"footprint": meter.stop().to_dict(), "machine_kwh": float(capture.total.energy_consumed)}
+
+
+def test_two_runs_at_once_are_each_charged_about_what_they_cost_alone():
+    import psutil
+
+    t0 = time.perf_counter()
+    _fixed_work(200_000)
+    iterations = int(200_000 * 1.2 / (time.perf_counter() - t0))  # about 1.2 s of one core
+    background = psutil.cpu_percent(interval=0.5) / 100  # other people's load before we start
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2, initializer=_join_pair, initargs=(ctx.Barrier(2),)) as pool:
+        pool.map(_wait_for_the_other, [0, 1], chunksize=1)  # both workers started, probed, and idle
+        alone = pool.apply(_charge, (iterations, False))
+        pair = pool.starmap(_charge, [(iterations, True)] * 2, chunksize=1)
+    alone_fp = Footprint.from_dict(alone["footprint"])
+    pair_fp = [Footprint.from_dict(r["footprint"]) for r in pair]
+    ratios = [fp.energy_kwh / alone_fp.energy_kwh for fp in pair_fp]
+    machine_ratios = [r["machine_kwh"] / alone["machine_kwh"] for r in pair]
+    print(f"\nalone: {alone_fp.energy_kwh * 3.6e6:.2f} J in {alone_fp.duration_s:.2f} s, other_load "
+          f"{alone_fp.other_load:.2f} (background before: {background:.2f}); at once: "
+          + ", ".join(f"{fp.energy_kwh * 3.6e6:.2f} J in {fp.duration_s:.2f} s, other_load {fp.other_load:.2f}"
+                      for fp in pair_fp)
+          + f"\nconcurrent/alone: process {[round(r, 2) for r in ratios]}, "
+          f"codecarbon machine mode {[round(r, 2) for r in machine_ratios]}")
+    for fp, ratio in zip(pair_fp, ratios):
+        assert fp.mode == alone_fp.mode != "unavailable", fp.detail
+        assert 0.6 < ratio < 1.6, ratio
+        assert fp.other_load > alone_fp.other_load  # the other copy is "other" load
+        assert fp.other_load > 0.5 / os.cpu_count()  # ... about one busy core of the machine
+        if os.cpu_count() <= 4:
+            assert fp.disturbed
+    if background < 0.05:  # a quiet machine: nothing but this test ran (the machine may be shared)
+        assert alone_fp.other_load < 0.2 and alone_fp.other_load < min(fp.other_load for fp in pair_fp) / 2
+
+
+def test_whole_machine_figures_are_split_window_by_window():
+    from types import SimpleNamespace
+
+    T = meter_module._CpuTimes
+
+    def data(cpu_j, ram_j, gpu_j):
+        return SimpleNamespace(cpu_energy=cpu_j / 3.6e6, ram_energy=ram_j / 3.6e6, gpu_energy=gpu_j / 3.6e6)
+
+    # As with RAPL: the CPU figure is the package's; RAM modelled at 36 W for the machine (2 cores).
+    meter = CarbonMeter(carbon_intensity=100.0)
+    meter.mode, meter.detail = "measured", "RAPL x CPU-time share"
+    meter._scale_cpu, meter._ram_power_w = True, 36.0
+    meter._first = meter._last = T(at=0.0, process_s=0.0, busy_s=0.0, total_s=0.0)
+    # 10 s: the machine was busy 10 of 20 CPU seconds, 5 of them this process's
+    first = meter._footprint(data(100.0, 999.0, 50.0), T(10.0, 5.0, 10.0, 20.0), 10.0)
+    # CPU 100 J x 5/10 + RAM 36 W x 10 s x 5/20 + the GPU's 50 J (the whole device's)
+    assert first.energy_kwh * 3.6e6 == pytest.approx(50 + 90 + 50)
+    assert first.co2_g == pytest.approx(first.energy_kwh * 100.0)
+    assert (first.machine_load, first.other_load, first.disturbed) == (0.5, 0.25, True)
+    # 10 s more: 400 J of package energy, all 20 busy CPU seconds this process's
+    second = meter._footprint(data(500.0, 999.0, 80.0), T(20.0, 25.0, 30.0, 40.0), 20.0)
+    assert second.energy_kwh * 3.6e6 == pytest.approx((50 + 400) + (90 + 360) + 80)  # not 500 x 25/30
+    assert (second.machine_load, second.other_load) == (0.75, 0.125)
+
+    # A CPU estimated by codecarbon's process mode is already the process's; measured RAM is split.
+    meter = CarbonMeter(carbon_intensity=100.0)
+    meter.mode, meter.detail = "estimate", "CPU TDP x process CPU time"
+    meter._scale_cpu, meter._ram_power_w = False, None
+    meter._first = meter._last = T(0.0, 0.0, 0.0, 0.0)
+    fp = meter._footprint(data(100.0, 40.0, 0.0), T(10.0, 5.0, 10.0, 20.0), 10.0)
+    assert fp.energy_kwh * 3.6e6 == pytest.approx(100 + 40 * 5 / 10)
+
+
+def test_attribution_plan_follows_codecarbons_hardware():
+    from codecarbon.external.hardware import CPU
+    from codecarbon.external.ram import RAM
+
+    load = CPU(output_dir=".", mode="cpu_load", model="x", tdp=8, tracking_mode="process")
+    rapl_like = CPU(output_dir=".", mode="constant", model="x", tdp=8)  # whole-package, like RAPL
+    ram = RAM(tracking_mode="process")
+    machine_ram_w = RAM(tracking_mode="machine").total_power().W
+    assert meter_module._attribution_plan([load, ram]) == (False, pytest.approx(machine_ram_w))
+    assert meter_module._attribution_plan([rapl_like, ram]) == (True, pytest.approx(machine_ram_w))
+    assert meter_module._attribution_plan([load]) == (False, None)
+    forced = RAM(tracking_mode="process", force_ram_power=7)
+    assert meter_module._attribution_plan([load, forced])[1] == 7
+
+
 def test_meter_misuse_raises():
     meter = CarbonMeter()
     with pytest.raises(RuntimeError, match="start"):
@@ -167,6 +298,7 @@ def test_failing_tracker_gives_unavailable_with_reason(monkeypatch, stage):
         assert f.energy_kwh is None and f.co2_g is None
         assert "simulated" in f.detail and "PermissionError" in f.detail and stage in f.detail
         assert f.duration_s > 0.015
+        assert 0 <= f.other_load <= f.machine_load <= 1  # psutil still works: the load is still known
 
 
 def test_error_swallowed_by_codecarbon_still_reaches_detail(monkeypatch):
@@ -227,11 +359,46 @@ def test_footprint_addition():
     assert sum([a, b], Footprint.zero()) == s
 
 
+def test_footprint_addition_of_load_figures():
+    quiet = Footprint(1.0, 1.0, 30.0, "estimate", machine_load=0.5, other_load=0.02)
+    noisy = Footprint(1.0, 1.0, 10.0, "estimate", machine_load=1.0, other_load=0.5)
+    assert (quiet.disturbed, noisy.disturbed) == (False, True)
+    s = quiet + noisy
+    assert s.machine_load == pytest.approx((0.5 * 30 + 1.0 * 10) / 40)  # duration-weighted
+    assert s.other_load == pytest.approx((0.02 * 30 + 0.5 * 10) / 40)
+    assert s.other_load < 0.15 and s.disturbed is True  # disturbed if any part was, whatever the mean
+    assert s.attribution == "process" and (quiet + quiet).disturbed is False
+    legacy = Footprint.from_dict(Footprint(1.0, 1.0, 5.0, "estimate").to_dict() | {"attribution": "machine"})
+    resumed = legacy + quiet  # an old result file's part has no load figures: neither has the sum
+    assert resumed.attribution == "mixed"
+    assert resumed.machine_load is None and resumed.other_load is None and resumed.disturbed is None
+    assert (legacy + noisy).disturbed is True  # ... but a disturbed part is known to disturb the sum
+    assert Footprint.zero() + noisy == noisy and quiet + Footprint.zero() == quiet
+
+
 def test_footprint_dict_round_trip_and_validation():
-    fp = Footprint(1.0, 294.21, 10.0, "estimate", "CPU TDP x load + RAM model", 294.21)
+    fp = Footprint(1.0, 294.21, 10.0, "estimate", "CPU TDP x load + RAM model", 294.21,
+                   machine_load=0.75, other_load=0.25)
     d = fp.to_dict()
-    assert set(d) == {"energy_kwh", "co2_g", "duration_s", "mode", "detail", "carbon_intensity"}
+    assert set(d) == {"energy_kwh", "co2_g", "duration_s", "mode", "detail", "carbon_intensity",
+                      "attribution", "machine_load", "other_load", "disturbed"}
+    assert d["disturbed"] is True and d["attribution"] == "process"
     assert Footprint.from_dict(d) == fp
+    # result.json files written before the load figures: still readable, charged to the machine
+    old = {"energy_kwh": 1.0, "co2_g": 294.21, "duration_s": 10.0, "mode": "estimate", "detail": "",
+           "carbon_intensity": 294.21}
+    legacy = Footprint.from_dict(old)
+    assert legacy.attribution == "machine" and legacy.disturbed is None
+    assert legacy.machine_load is None and legacy.other_load is None
+    assert Footprint.from_dict(legacy.to_dict()) == legacy
+    for bad, message in [(dict(machine_load=1.5), "machine_load must be a share"),
+                         (dict(other_load=-0.1), "other_load must be a share"),
+                         (dict(machine_load=0.2, other_load=0.3), "cannot exceed machine_load"),
+                         (dict(machine_load=0.9, other_load=0.5, disturbed=False), "disturbed cannot be False"),
+                         (dict(disturbed="yes"), "disturbed must be"),
+                         (dict(attribution="gpu"), "attribution must be one of")]:
+        with pytest.raises(ValueError, match=message):
+            Footprint(1.0, 1.0, 1.0, "estimate", **bad)
     with pytest.raises(ValueError, match="missing keys \\['mode'\\]"):
         Footprint.from_dict({k: v for k, v in d.items() if k != "mode"})
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -2,10 +2,11 @@
 
 from .flops import training_flops, to_paper_units
 from .inference import measure_inference
-from .meter import PAPER_CARBON_INTENSITY, CarbonMeter, Footprint, measurement_mode
+from .meter import DISTURBED_OTHER_LOAD, PAPER_CARBON_INTENSITY, CarbonMeter, Footprint, measurement_mode
 
 __all__ = [
     "PAPER_CARBON_INTENSITY",
+    "DISTURBED_OTHER_LOAD",
     "Footprint",
     "CarbonMeter",
     "measurement_mode",

@@ -1,5 +1,13 @@
 """Energy and CO2 of a piece of work, measured with codecarbon's offline tracker.
 
+Energy is the measuring process's (with its children), not the machine's, so other work on the machine
+does not inflate it. Modelled power is charged per CPU second of the process: the CPU's TDP
+(codecarbon's ``tracking_mode="process"``) and the machine's RAM model, each x process CPU time /
+(wall time x cores). Measured whole-machine energy (RAPL's package, a Raspberry Pi's PMIC) is split
+by the process's share of the machine's busy CPU time. A GPU's energy is the whole device's. Beside
+the energy, every Footprint records the machine's load over its window and whether other processes
+disturbed it.
+
 The meter never stops a run: whatever goes wrong inside codecarbon, it keeps timing and reports
 ``mode="unavailable"`` with the reason instead of energy figures.
 """
@@ -13,7 +21,9 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
+
+import psutil
 
 # Before codecarbon is imported: its logger reads this once, at import, and prints INFO lines otherwise.
 os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
@@ -24,6 +34,8 @@ from codecarbon.output_methods.base_output import BaseOutput  # noqa: E402
 __all__ = [
     "PAPER_CARBON_INTENSITY",
     "MODES",
+    "ATTRIBUTIONS",
+    "DISTURBED_OTHER_LOAD",
     "Footprint",
     "CarbonMeter",
     "measurement_mode",
@@ -37,6 +49,16 @@ PAPER_CARBON_INTENSITY: float = 294.21
 MODES = ("measured", "estimate", "unavailable")
 _RANK = {mode: i for i, mode in enumerate(reversed(MODES))}  # unavailable < estimate < measured
 
+ATTRIBUTIONS = ("process", "machine", "mixed")
+"""Whose energy a Footprint is: the measuring process's, the whole machine's (result files written
+before per-process attribution), or a sum of both kinds."""
+
+DISTURBED_OTHER_LOAD: float = 0.10
+"""A measurement is ``disturbed`` when other processes used more than this share of the machine's
+CPU capacity over its window (a fifth of a core on a 2-core machine; an idle machine's background
+stays well below it). Its energy is still the process's, but contention slowed the run and can
+inflate its CPU time (shared caches, thread pools spinning while oversubscribed): compare with care."""
+
 
 def _weakest(a: str, b: str) -> str:
     return a if _RANK[a] <= _RANK[b] else b
@@ -46,9 +68,27 @@ def _sum_or_none(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
 
 
+def _weighted_mean(a: float | None, wa: float, b: float | None, wb: float) -> float | None:
+    if a is None or b is None:
+        return None  # a mean over part of the run would pass for the whole run's
+    if wa + wb <= 0:
+        return (a + b) / 2
+    return min(1.0, (a * wa + b * wb) / (wa + wb))  # min: rounding must not leave [0, 1]
+
+
+def _any_disturbed(a: bool | None, b: bool | None) -> bool | None:
+    if a or b:
+        return True
+    return None if a is None or b is None else False
+
+
 @dataclass(frozen=True)
 class Footprint:
-    """Energy and CO2 of one measured stretch of work (cumulative since its meter started)."""
+    """Energy and CO2 of one measured stretch of work (cumulative since its meter started).
+
+    The load figures are means over the same window; None where unknown (psutil failed, or a
+    result file written before they were recorded). ``disturbed`` is None only where unknown.
+    """
 
     energy_kwh: float | None  # None when unavailable
     co2_g: float | None
@@ -56,6 +96,10 @@ class Footprint:
     mode: str  # "measured" | "estimate" | "unavailable"
     detail: str = ""  # what codecarbon used, or why nothing was measured
     carbon_intensity: float | None = None  # g CO2/kWh behind co2_g
+    attribution: str = "process"  # one of ATTRIBUTIONS: whose energy this is
+    machine_load: float | None = None  # mean utilisation of all cores, 0..1 (this process included)
+    other_load: float | None = None  # share of the machine's CPU capacity used by other processes, 0..1
+    disturbed: bool | None = None  # other_load > DISTURBED_OTHER_LOAD (in any part of a sum); derived if None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -66,6 +110,25 @@ class Footprint:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"Footprint.{name} must be a finite number >= 0, got {value!r}")
+        if self.attribution not in ATTRIBUTIONS:
+            raise ValueError(f"Footprint attribution must be one of {ATTRIBUTIONS}, got {self.attribution!r}")
+        for name in ("machine_load", "other_load"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 <= value <= 1):
+                raise ValueError(f"Footprint.{name} must be a share between 0 and 1, got {value!r}")
+        if self.machine_load is not None and self.other_load is not None \
+                and self.other_load > self.machine_load + 1e-9:
+            raise ValueError(f"Footprint.other_load ({self.other_load}) cannot exceed machine_load "
+                             f"({self.machine_load}): it is part of it")
+        if self.disturbed is not None and not isinstance(self.disturbed, bool):
+            raise ValueError(f"Footprint.disturbed must be True, False or None, got {self.disturbed!r}")
+        over = self.other_load is not None and self.other_load > DISTURBED_OTHER_LOAD
+        if self.disturbed is None and self.other_load is not None:
+            object.__setattr__(self, "disturbed", over)  # frozen dataclass: the derived default
+        elif self.disturbed is False and over:
+            raise ValueError(f"Footprint.other_load {self.other_load} is above DISTURBED_OTHER_LOAD = "
+                             f"{DISTURBED_OTHER_LOAD}, so disturbed cannot be False")
 
     @property
     def is_empty(self) -> bool:
@@ -76,7 +139,8 @@ class Footprint:
         """Sum the parts of a resumed run.
 
         A figure is None when either part lacks it (a partial total would understate the run); the
-        mode is the weakest of the two; an empty part (:meth:`zero`) is the identity.
+        mode is the weakest of the two; the loads are duration-weighted means; the sum is disturbed
+        if either part was; an empty part (:meth:`zero`) is the identity.
         """
         if not isinstance(other, Footprint):
             return NotImplemented
@@ -94,13 +158,18 @@ class Footprint:
         else:
             intensity = None
         details = [d for d in dict.fromkeys((self.detail, other.detail)) if d]
+        da, db = self.duration_s, other.duration_s
         return Footprint(
             energy_kwh=energy,
             co2_g=co2,
-            duration_s=self.duration_s + other.duration_s,
+            duration_s=da + db,
             mode=_weakest(self.mode, other.mode),
             detail="; ".join(details),
             carbon_intensity=intensity,
+            attribution=self.attribution if self.attribution == other.attribution else "mixed",
+            machine_load=_weighted_mean(self.machine_load, da, other.machine_load, db),
+            other_load=_weighted_mean(self.other_load, da, other.other_load, db),
+            disturbed=_any_disturbed(self.disturbed, other.disturbed),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +178,7 @@ class Footprint:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Footprint":
+        """The inverse of :meth:`to_dict`; also reads result files older than the load fields."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         missing = sorted({"energy_kwh", "co2_g", "duration_s", "mode"} - set(d))
@@ -117,6 +187,8 @@ class Footprint:
                 f"not a Footprint dict: missing keys {missing}, unknown keys {unknown}; "
                 f"expected keys {sorted(known)} (as written by Footprint.to_dict())"
             )
+        if "attribution" not in d:
+            d = {**d, "attribution": "machine"}  # written before per-process attribution: the machine's
         return cls(**d)
 
     @classmethod
@@ -175,11 +247,16 @@ def _country_intensity(code: str) -> float:
     return float(kg) * 1000.0
 
 
+_SHARE = " x CPU-time share"  # a whole-machine figure split by the process's share of busy CPU time
+_PER_CPU_S = " x process CPU time"  # a whole-machine power charged per CPU second of the process
+
+
 def _describe(hardware: list) -> tuple[str, str]:
-    """("measured" | "estimate", what codecarbon reads) for a tracker's hardware list.
+    """("measured" | "estimate", what codecarbon reads and how it is attributed) for a hardware list.
 
     "measured" when at least one energy counter (RAPL, NVML, powermetrics, ...) is read; the parts
-    that are modelled (always RAM, often the CPU on VMs) are named after "estimated:".
+    that are modelled (always RAM, often the CPU on VMs) are named after "estimated:". Each part says
+    how it becomes the process's: its own CPU time, its share of busy CPU time, or the whole device.
     """
     from codecarbon.external.hardware import CPU, GPU, AppleSiliconChip, Raspberry
     from codecarbon.external.ram import RAM
@@ -190,24 +267,26 @@ def _describe(hardware: list) -> tuple[str, str]:
         if isinstance(hw, GPU):
             from codecarbon.core import gpu
 
-            measured.append((0, "NVML GPU" if gpu.is_nvidia_system() else "AMD SMI GPU"))
+            measured.append((0, ("NVML GPU" if gpu.is_nvidia_system() else "AMD SMI GPU") + " (whole device)"))
         elif isinstance(hw, CPU):
             mode = getattr(hw, "_mode", "")
             counters = {"intel_rapl": "RAPL", "windows_emi": "Windows EMI (RAPL)",
                         "intel_power_gadget": "Intel Power Gadget"}
             if mode in counters:
-                measured.append((1, counters[mode]))
+                measured.append((1, counters[mode] + _SHARE))
             elif mode == "cpu_load":
-                estimated.append((1, f"CPU TDP x load ({getattr(hw, '_tdp', '?')} W TDP)"))
+                estimated.append((1, f"CPU TDP{_PER_CPU_S} ({getattr(hw, '_tdp', '?')} W TDP)"))
             else:
-                estimated.append((1, f"CPU TDP constant ({getattr(hw, '_tdp', '?')} W)"))
+                estimated.append((1, f"CPU TDP constant ({getattr(hw, '_tdp', '?')} W)" + _SHARE))
         elif isinstance(hw, AppleSiliconChip):
-            measured.append((1, f"powermetrics (Apple {hw.chip_part})"))
+            gpu_part = hw.chip_part == "GPU"
+            measured.append((0 if gpu_part else 1,
+                             f"powermetrics (Apple {hw.chip_part})" + (" (whole device)" if gpu_part else _SHARE)))
         elif isinstance(hw, Raspberry):
-            measured.append((1, f"Raspberry Pi PMIC ({hw.chip_part})"))
+            measured.append((1, f"Raspberry Pi PMIC ({hw.chip_part})" + _SHARE))
         elif isinstance(hw, RAM):
             forced = getattr(hw, "_force_ram_power", None)
-            estimated.append((2, f"RAM forced {forced} W" if forced is not None else "RAM model"))
+            estimated.append((2, (f"RAM forced {forced} W" if forced is not None else "RAM model") + _PER_CPU_S))
         else:
             estimated.append((3, type(hw).__name__))
     got = " + ".join(text for _, text in sorted(measured))
@@ -217,6 +296,77 @@ def _describe(hardware: list) -> tuple[str, str]:
     if estimated:
         return "estimate", guessed
     return "estimate", "codecarbon found no hardware to read"
+
+
+def _attribution_plan(hardware: list) -> tuple[bool, float | None]:
+    """(scale the CPU energy by the CPU-time share?, the machine's RAM power in W or None).
+
+    codecarbon's process mode is per-process only for a CPU estimated from load; counters (RAPL,
+    powermetrics, PMIC) and the constant model read the whole package. Its process-mode RAM models
+    the process's resident memory with a 2-DIMM floor (10 W) per second of wall time, so a run
+    slowed by others is charged more (2x measured beside another job on 2 cores); the machine's
+    RAM model charged per CPU second, like the CPU's TDP, does not depend on other work. None: the
+    RAM is measured (Raspberry Pi PMIC) and split by busy CPU-time share like the package.
+    """
+    from codecarbon.external.hardware import CPU
+    from codecarbon.external.ram import RAM
+
+    scale_cpu = not any(isinstance(hw, CPU) and getattr(hw, "_mode", "") == "cpu_load" for hw in hardware)
+    ram = next((hw for hw in hardware if isinstance(hw, RAM)), None)
+    if ram is None:
+        return scale_cpu, None
+    machine = RAM(tracking_mode="machine", force_ram_power=getattr(ram, "_force_ram_power", None))
+    return scale_cpu, float(machine.total_power().W)
+
+
+class _CpuTimes(NamedTuple):
+    at: float  # time.perf_counter()
+    process_s: float  # CPU seconds of this process and its descendants (live and reaped)
+    busy_s: float  # busy CPU seconds of the whole machine, all cores
+    total_s: float  # CPU capacity in seconds: wall time x cores
+
+
+def _cpu_times(process: psutil.Process) -> _CpuTimes:
+    at = time.perf_counter()
+    own = 0.0
+    # children_* hold the reaped descendants; live ones are read directly (as codecarbon does).
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # exited between listing and reading
+            continue
+        own += t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+    m = psutil.cpu_times()
+    # As codecarbon's SystemCPULoadMeter: guest time is already in user time; steal (other VMs on
+    # the host) counts as busy, since it is load by others that slows this run.
+    total = sum(m) - getattr(m, "guest", 0.0) - getattr(m, "guest_nice", 0.0)
+    busy = total - m.idle - getattr(m, "iowait", 0.0)
+    return _CpuTimes(at, own, busy, total)
+
+
+def _loads(start: _CpuTimes, now: _CpuTimes) -> dict[str, float | None]:
+    """machine_load and other_load over [start, now] (None for an empty window)."""
+    capacity = now.total_s - start.total_s
+    if capacity <= 0:
+        return {"machine_load": None, "other_load": None}
+    busy = min(max(now.busy_s - start.busy_s, 0.0), capacity)
+    own = max(now.process_s - start.process_s, 0.0)
+    return {"machine_load": busy / capacity, "other_load": max(busy - own, 0.0) / capacity}
+
+
+def _capacity_share(start: _CpuTimes, now: _CpuTimes) -> float:
+    """The process's CPU time over [start, now] / (wall time x cores), 0..1."""
+    capacity = now.total_s - start.total_s
+    return min(max(now.process_s - start.process_s, 0.0) / capacity, 1.0) if capacity > 0 else 0.0
+
+
+def _share(start: _CpuTimes, now: _CpuTimes) -> float:
+    """The process's share of the machine's busy CPU time over [start, now], 0..1."""
+    busy = now.busy_s - start.busy_s
+    own = max(now.process_s - start.process_s, 0.0)
+    if busy <= 0:
+        return 1.0  # nothing ran, this process included: nobody to share with
+    return min(own / busy, 1.0)  # min: the two counters are read a few microseconds apart
 
 
 class _Capture(BaseOutput):
@@ -240,7 +390,7 @@ def _unsuppressed(tracker: Any, name: str) -> Callable[[], Any]:
 
 
 def _make_tracker(carbon_intensity: float | None, country: str | None, measure_power_secs: float,
-                  output_handlers: list) -> OfflineEmissionsTracker:
+                  output_handlers: list, tracking_mode: str = "process") -> OfflineEmissionsTracker:
     # Every network- or file-related option is passed explicitly: an explicit value beats
     # codecarbon's config files and CODECARBON_* variables, so none of those can switch them on.
     kwargs: dict[str, Any] = dict(
@@ -252,7 +402,7 @@ def _make_tracker(carbon_intensity: float | None, country: str | None, measure_p
         electricitymaps_api_token="",
         api_call_interval=-1,
         allow_multiple_runs=True,  # no global lock file: several meters may run at once
-        tracking_mode="machine",
+        tracking_mode=tracking_mode,  # "process": CPU load and RAM of this process and its children
         pue=1.0,
         measure_power_secs=measure_power_secs,
         cloud_provider=None,
@@ -289,6 +439,10 @@ def measurement_mode() -> tuple[str, str]:
 class CarbonMeter:
     """codecarbon's OfflineEmissionsTracker only (the online one assumes a location when offline).
 
+    Energy is this process's and its children's (see the module docstring); the Footprints also
+    record the machine's load over the window and flag the measurement ``disturbed`` when other
+    processes used more than :data:`DISTURBED_OTHER_LOAD` of the CPU capacity.
+
     Give at most one of ``country_iso_code`` (codecarbon's offline grid data for that country) and
     ``carbon_intensity`` (g CO2/kWh; CO2 = energy x intensity). Neither: the paper's 294.21 g/kWh.
     The first meter of a process takes about a second longer to start (codecarbon probes the hardware
@@ -322,6 +476,13 @@ class CarbonMeter:
             self._forced = True
         self._tracker: OfflineEmissionsTracker | None = None
         self._capture = _Capture()
+        self._process: psutil.Process | None = None
+        self._first: _CpuTimes | None = None  # CPU times at start: the load figures' window
+        self._last: _CpuTimes | None = None  # ... and at the last read: the current attribution window
+        self._seen_kwh = {"cpu": 0.0, "ram": 0.0}  # codecarbon's cumulative figures at the last read
+        self._kwh = {"cpu": 0.0, "ram": 0.0}  # this process's part of them so far
+        self._scale_cpu = True
+        self._ram_power_w: float | None = None
         self._t0: float | None = None
         self._failure: str | None = None
         self._final: Footprint | None = None
@@ -347,9 +508,18 @@ class CarbonMeter:
             # Time from codecarbon's own start (same perf_counter clock), after its hardware probe,
             # so that duration_s covers exactly the energy window.
             t0 = start_time if isinstance(start_time, float) else t0
-            self.mode, self.detail = _describe(getattr(self._tracker, "_hardware", []))
+            hardware = getattr(self._tracker, "_hardware", [])
+            self.mode, self.detail = _describe(hardware)
+            self._scale_cpu, self._ram_power_w = _attribution_plan(hardware)
         except Exception as exc:  # noqa: BLE001 - never let the tracker kill a run
-            self._fail("start", exc)
+            self._fail("codecarbon start", exc)
+        try:
+            self._process = psutil.Process()
+            self._first = self._last = _cpu_times(self._process)
+        except Exception as exc:  # noqa: BLE001 - without CPU times there is no attribution
+            self._first = None
+            if self._failure is None:
+                self._fail("CPU-time sampling (psutil) at start", exc)
         self._t0 = t0
 
     def read(self) -> Footprint:
@@ -376,28 +546,60 @@ class CarbonMeter:
             return self._final
         duration = time.perf_counter() - self._t0
         if self._failure is None:
+            stage = f"codecarbon {how}"
             try:
                 before = self._capture.count
                 _unsuppressed(self._tracker, how)()
                 if self._capture.count == before or self._capture.total is None:
                     raise RuntimeError(f"codecarbon's {how}() returned no emissions data")
-                return self._footprint(self._capture.total, duration)
+                stage = f"CPU-time sampling (psutil) at {how}"
+                now = _cpu_times(self._process)
+                stage = f"attributing codecarbon's {how}() figures"
+                return self._footprint(self._capture.total, now, duration)
             except Exception as exc:  # noqa: BLE001 - never let the tracker kill a run
-                self._fail(how, exc)
-        return Footprint(None, None, duration, "unavailable", self._failure, self.carbon_intensity)
+                self._fail(stage, exc, tracker_stopped=how == "stop")
+        return Footprint(None, None, duration, "unavailable", self._failure, self.carbon_intensity,
+                         **self._loads_if_known())
 
-    def _footprint(self, data: Any, duration: float) -> Footprint:
-        energy = float(data.energy_consumed)
-        if not (math.isfinite(energy) and energy >= 0):
-            raise ValueError(f"codecarbon reported an energy of {energy!r} kWh")
-        co2 = energy * self.carbon_intensity if self._forced else float(data.emissions) * 1000.0
-        return Footprint(energy, co2, duration, self.mode, self.detail, self.carbon_intensity)
+    def _footprint(self, data: Any, now: _CpuTimes, duration: float) -> Footprint:
+        """This process's part of codecarbon's cumulative figures, attributed window by window.
 
-    def _fail(self, stage: str, exc: BaseException) -> None:
-        self._failure = f"codecarbon {stage} failed: {type(exc).__name__}: {exc}"
+        Each read() closes a window; whole-machine figures of that window are split by the
+        process's CPU time in that same window (a cumulative share would smear a busy epoch over
+        quiet ones).
+        """
+        figures = {"cpu": float(data.cpu_energy), "ram": float(data.ram_energy), "gpu": float(data.gpu_energy)}
+        for name, value in figures.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"codecarbon reported a {name} energy of {value!r} kWh")
+        share = _share(self._last, now)
+        cpu = max(figures["cpu"] - self._seen_kwh["cpu"], 0.0)  # codecarbon's totals only grow
+        self._kwh["cpu"] += cpu * share if self._scale_cpu else cpu  # cpu_load mode: already the process's
+        if self._ram_power_w is None:  # measured RAM: the machine's
+            self._kwh["ram"] += max(figures["ram"] - self._seen_kwh["ram"], 0.0) * share
+        else:  # modelled RAM: the machine's RAM power per CPU second of the process
+            self._kwh["ram"] += self._ram_power_w * (now.at - self._last.at) * _capacity_share(self._last, now) / 3.6e6
+        self._seen_kwh = {"cpu": figures["cpu"], "ram": figures["ram"]}
+        self._last = now
+        energy = self._kwh["cpu"] + self._kwh["ram"] + figures["gpu"]  # GPU: the whole device's
+        co2 = energy * self.carbon_intensity  # the country's intensity is codecarbon's own, per kWh
+        return Footprint(energy, co2, duration, self.mode, self.detail, self.carbon_intensity,
+                         **_loads(self._first, now))
+
+    def _loads_if_known(self) -> dict[str, float | None]:
+        """The load figures for an unavailable Footprint, when psutil still works."""
+        try:
+            if self._first is not None and self._process is not None:
+                return _loads(self._first, _cpu_times(self._process))
+        except Exception:  # noqa: BLE001 - no load figures, but never an error
+            pass
+        return {}
+
+    def _fail(self, stage: str, exc: BaseException, tracker_stopped: bool = False) -> None:
+        self._failure = f"{stage} failed: {type(exc).__name__}: {exc}"
         self.mode, self.detail = "unavailable", self._failure
         tracker, self._tracker = self._tracker, None
-        if tracker is not None and stage != "stop":
+        if tracker is not None and not tracker_stopped:
             try:  # stop its background threads; the decorated stop() swallows its own errors
                 tracker.stop()
             except Exception:  # noqa: BLE001
