@@ -452,7 +452,9 @@ def test_measure_inference_on_a_tiny_model():
     loader = DataLoader(data, batch_size=32)
     model.train()
     out = measure_inference(model, loader, "cpu", carbon_intensity=100.0)
-    assert set(out) == {"time_s", "images", "energy_kwh", "co2_g", "mode", "detail"}
+    assert set(out) == {"time_s", "images", "energy_kwh", "co2_g", "mode", "detail", "machine_load", "other_load",
+                        "disturbed"}
+    assert 0 <= out["other_load"] <= out["machine_load"] <= 1
     assert out["images"] == 200 and out["time_s"] > 0
     assert out["mode"] in ("measured", "estimate") and out["energy_kwh"] > 0
     assert out["co2_g"] == pytest.approx(out["energy_kwh"] * 100.0)

@@ -44,8 +44,9 @@ def measure_inference(model: "torch.nn.Module", loader: Iterable, device: "str |
     lazy initialisation); then the whole loader is run under a :class:`CarbonMeter`. The model is
     moved to ``device`` and its train/eval mode is restored afterwards.
 
-    Returns ``{"time_s", "images", "energy_kwh", "co2_g", "mode", "detail"}``; energy and CO2 are
-    None when codecarbon could not measure (``mode == "unavailable"``, ``detail`` says why).
+    Returns ``{"time_s", "images", "energy_kwh", "co2_g", "mode", "detail", "machine_load",
+    "other_load", "disturbed"}`` (the last three as in :class:`Footprint`); energy and CO2 are None
+    when codecarbon could not measure (``mode == "unavailable"``, ``detail`` says why).
     """
     import torch
 
@@ -89,4 +90,7 @@ def measure_inference(model: "torch.nn.Module", loader: Iterable, device: "str |
         "co2_g": footprint.co2_g,
         "mode": footprint.mode,
         "detail": footprint.detail,
+        "machine_load": footprint.machine_load,
+        "other_load": footprint.other_load,
+        "disturbed": footprint.disturbed,
     }
