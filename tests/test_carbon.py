@@ -211,7 +211,7 @@ def test_whole_machine_figures_are_split_window_by_window():
     # As with RAPL: the CPU figure is the package's; RAM modelled at 36 W for the machine (2 cores).
     meter = CarbonMeter(carbon_intensity=100.0)
     meter.mode, meter.detail = "measured", "RAPL x CPU-time share"
-    meter._scale_cpu, meter._ram_power_w = True, 36.0
+    meter._scale_cpu, meter._ram_power_w, meter._cores = True, 36.0, 2
     meter._first = meter._last = T(at=0.0, process_s=0.0, busy_s=0.0, total_s=0.0)
     # 10 s: the machine was busy 10 of 20 CPU seconds, 5 of them this process's
     first = meter._footprint(data(100.0, 999.0, 50.0), T(10.0, 5.0, 10.0, 20.0), 10.0)
@@ -454,7 +454,8 @@ def test_measure_inference_on_a_tiny_model():
     out = measure_inference(model, loader, "cpu", carbon_intensity=100.0)
     assert set(out) == {"time_s", "images", "energy_kwh", "co2_g", "mode", "detail", "machine_load", "other_load",
                         "disturbed"}
-    assert 0 <= out["other_load"] <= out["machine_load"] <= 1
+    if out["machine_load"] is not None:  # None: the pass was shorter than the kernel's 10 ms CPU-time tick
+        assert 0 <= out["other_load"] <= out["machine_load"] <= 1
     assert out["images"] == 200 and out["time_s"] > 0
     assert out["mode"] in ("measured", "estimate") and out["energy_kwh"] > 0
     assert out["co2_g"] == pytest.approx(out["energy_kwh"] * 100.0)

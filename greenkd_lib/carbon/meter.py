@@ -86,8 +86,9 @@ def _any_disturbed(a: bool | None, b: bool | None) -> bool | None:
 class Footprint:
     """Energy and CO2 of one measured stretch of work (cumulative since its meter started).
 
-    The load figures are means over the same window; None where unknown (psutil failed, or a
-    result file written before they were recorded). ``disturbed`` is None only where unknown.
+    The load figures are means over the same window; None where unknown (psutil failed, a window
+    shorter than the kernel's 10 ms CPU-time tick, or a result file written before they were
+    recorded). ``disturbed`` is None only where unknown.
     """
 
     energy_kwh: float | None  # None when unavailable
@@ -322,20 +323,23 @@ def _attribution_plan(hardware: list) -> tuple[bool, float | None]:
 class _CpuTimes(NamedTuple):
     at: float  # time.perf_counter()
     process_s: float  # CPU seconds of this process and its descendants (live and reaped)
-    busy_s: float  # busy CPU seconds of the whole machine, all cores
-    total_s: float  # CPU capacity in seconds: wall time x cores
+    busy_s: float  # busy CPU seconds of the whole machine, all cores (in 10 ms kernel ticks)
+    total_s: float  # the machine's CPU seconds, busy or idle: wall time x cores (in ticks)
 
 
 def _cpu_times(process: psutil.Process) -> _CpuTimes:
+    """CPU times now; ``process`` is this process (psutil.Process())."""
     at = time.perf_counter()
-    own = 0.0
-    # children_* hold the reaped descendants; live ones are read directly (as codecarbon does).
-    for proc in [process, *process.children(recursive=True)]:
+    t = process.cpu_times()
+    # Own time at nanosecond resolution (psutil's is in 10 ms ticks: a short pass would often read
+    # 0); children_* hold the reaped descendants, live ones are read directly, as codecarbon does.
+    own = time.process_time() + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+    for child in process.children(recursive=True):
         try:
-            t = proc.cpu_times()
+            c = child.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):  # exited between listing and reading
             continue
-        own += t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+        own += c.user + c.system + getattr(c, "children_user", 0.0) + getattr(c, "children_system", 0.0)
     m = psutil.cpu_times()
     # As codecarbon's SystemCPULoadMeter: guest time is already in user time; steal (other VMs on
     # the host) counts as busy, since it is load by others that slows this run.
@@ -345,7 +349,7 @@ def _cpu_times(process: psutil.Process) -> _CpuTimes:
 
 
 def _loads(start: _CpuTimes, now: _CpuTimes) -> dict[str, float | None]:
-    """machine_load and other_load over [start, now] (None for an empty window)."""
+    """machine_load and other_load over [start, now] (None for a window shorter than a kernel tick)."""
     capacity = now.total_s - start.total_s
     if capacity <= 0:
         return {"machine_load": None, "other_load": None}
@@ -354,9 +358,9 @@ def _loads(start: _CpuTimes, now: _CpuTimes) -> dict[str, float | None]:
     return {"machine_load": busy / capacity, "other_load": max(busy - own, 0.0) / capacity}
 
 
-def _capacity_share(start: _CpuTimes, now: _CpuTimes) -> float:
+def _capacity_share(start: _CpuTimes, now: _CpuTimes, cores: int) -> float:
     """The process's CPU time over [start, now] / (wall time x cores), 0..1."""
-    capacity = now.total_s - start.total_s
+    capacity = (now.at - start.at) * cores  # not total_s: its ticks would leave a short window empty
     return min(max(now.process_s - start.process_s, 0.0) / capacity, 1.0) if capacity > 0 else 0.0
 
 
@@ -477,6 +481,7 @@ class CarbonMeter:
         self._tracker: OfflineEmissionsTracker | None = None
         self._capture = _Capture()
         self._process: psutil.Process | None = None
+        self._cores = 1
         self._first: _CpuTimes | None = None  # CPU times at start: the load figures' window
         self._last: _CpuTimes | None = None  # ... and at the last read: the current attribution window
         self._seen_kwh = {"cpu": 0.0, "ram": 0.0}  # codecarbon's cumulative figures at the last read
@@ -515,6 +520,7 @@ class CarbonMeter:
             self._fail("codecarbon start", exc)
         try:
             self._process = psutil.Process()
+            self._cores = psutil.cpu_count() or 1  # as codecarbon's process mode divides by
             self._first = self._last = _cpu_times(self._process)
         except Exception as exc:  # noqa: BLE001 - without CPU times there is no attribution
             self._first = None
@@ -578,7 +584,8 @@ class CarbonMeter:
         if self._ram_power_w is None:  # measured RAM: the machine's
             self._kwh["ram"] += max(figures["ram"] - self._seen_kwh["ram"], 0.0) * share
         else:  # modelled RAM: the machine's RAM power per CPU second of the process
-            self._kwh["ram"] += self._ram_power_w * (now.at - self._last.at) * _capacity_share(self._last, now) / 3.6e6
+            share_of_capacity = _capacity_share(self._last, now, self._cores)
+            self._kwh["ram"] += self._ram_power_w * (now.at - self._last.at) * share_of_capacity / 3.6e6
         self._seen_kwh = {"cpu": figures["cpu"], "ram": figures["ram"]}
         self._last = now
         energy = self._kwh["cpu"] + self._kwh["ram"] + figures["gpu"]  # GPU: the whole device's
