@@ -27,6 +27,8 @@ from .profiles import Profile, get_profile
 
 __all__ = ["build_report"]
 
+BEYOND_THE_PAPER = "Beyond the paper"  # the label of NN_ablation_* notebooks
+_BEYOND_PREFIX = "ablation_"
 _STEM = re.compile(r"^(?P<num>\d+)_(?:(?P<kind>fig|table)(?P<no>\d+)_)?(?P<slug>.*)$")
 
 
@@ -137,14 +139,18 @@ def _first_heading(executed: Path) -> str | None:
 
 
 def _describe_stem(stem: str) -> tuple[str, str | None]:
-    """``03_fig3_tau_sensitivity`` -> ("tau sensitivity", "Fig 3")."""
+    """``03_fig3_tau_sensitivity`` -> ("tau sensitivity", "Fig 3");
+    ``13_ablation_why_random_tau`` -> ("why random tau", "Beyond the paper")."""
     m = _STEM.match(stem)
     if not m:
         return stem.replace("_", " "), None
-    label = None
+    label, slug = None, m["slug"]
     if m["kind"]:
         label = f"{'Fig' if m['kind'] == 'fig' else 'Table'} {int(m['no'])}"
-    return (m["slug"].replace("_", " ") or stem), label
+    elif slug.startswith(_BEYOND_PREFIX) and len(slug) > len(_BEYOND_PREFIX):
+        # Notebooks that ask what the paper does not (ablations) come after its figures and tables.
+        label, slug = BEYOND_THE_PAPER, slug[len(_BEYOND_PREFIX):]
+    return (slug.replace("_", " ") or stem), label
 
 
 def _sort_key(stem: str) -> tuple[int, str]:
