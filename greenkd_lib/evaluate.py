@@ -39,7 +39,10 @@ def predict(model: torch.nn.Module, data: Dataset | DataLoader, device: str | to
     logits, targets = [], []
     try:
         for x, y in loader:
-            logits.append(model(x.to(device, non_blocking=True)).float().cpu())
+            x = x.to(device, non_blocking=True)
+            if x.dim() == 4:  # the layout the trained models use (train.py): faster convolutions
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits.append(model(x).float().cpu())
             targets.append(torch.as_tensor(y))
     finally:
         model.train(was_training)

@@ -18,6 +18,7 @@ from . import paths
 from .carbon import PAPER_CARBON_INTENSITY
 from .config import CarbonSettings, RunConfig, student_config, teacher_config
 from .distill import FixedTemperature, StochasticTemperature, policy_from_config
+from .parallel import check_workers, default_workers, train_all
 from .profiles import Profile, get_profile
 from .runs import RunStore
 from .train import get_or_run, load_model
@@ -39,7 +40,8 @@ class Lab:
                  paper_dataset: str = "cifar100", data_root: str | Path | None = None,
                  output_root: str | Path | None = None, runs_root: str | Path | None = None,
                  device: str | None = None, country: str | None = None, carbon_intensity: float | None = None,
-                 seeds: Iterable[int] | None = None, progress: bool = True, **overrides: Any) -> None:
+                 seeds: Iterable[int] | None = None, progress: bool = True, workers: int | None = None,
+                 **overrides: Any) -> None:
         if seeds is not None:
             overrides["seeds"] = tuple(int(s) for s in seeds)
             if not overrides["seeds"]:
@@ -57,14 +59,16 @@ class Lab:
         self.store = RunStore(runs_root if runs_root is not None else paths.runs_root(output_root))
         self.device = device
         self.progress = progress
+        # Independent runs of one call (a tau grid, several seeds) train this many at a time.
+        self.workers = default_workers(device) if workers is None else check_workers(workers)
 
     def __repr__(self) -> str:
         return f"Lab(profile={self.profile.name!r}, dataset={self.dataset!r}, seeds={self.profile.seeds})"
 
     @property
     def title(self) -> str:
-        """What every figure title and table caption names: profile and data set."""
-        return f"{self.dataset}, {self.profile.name} profile"
+        """What every figure title and table caption names: profile, data set and the KD loss's reduction."""
+        return f"{self.dataset}, {self.profile.name} profile, KL '{self.profile.kd_reduction}'"
 
     # -- configs -------------------------------------------------------------------------------
     def teacher_config(self, model: str | None = None, seed: int | None = None) -> RunConfig:
@@ -84,7 +88,14 @@ class Lab:
         return get_or_run(cfg, store=self.store, data_root=self.data_root, device=self.device,
                           progress=self.progress)
 
+    def run_all(self, configs: Iterable[RunConfig]) -> int:
+        """Train the runs of ``configs`` that the store lacks, ``workers`` at a time; how many were trained."""
+        return train_all(configs, self.store, workers=self.workers, data_root=self.data_root, device=self.device,
+                         progress=self.progress)
+
     def _rows(self, configs: Iterable[tuple[RunConfig, dict[str, Any]]]) -> pd.DataFrame:
+        configs = list(configs)
+        self.run_all(cfg for cfg, _ in configs)
         rows = []
         for cfg, extra in configs:
             result = self.run(cfg)
@@ -117,6 +128,9 @@ class Lab:
         """One full KD training per tau of the grid and per seed (Fig 3a)."""
         grid = self.profile.tau_grid if grid is None else tuple(grid)
         _check_grid(grid)
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        # The whole grid at once, so that its runs train side by side.
+        self.run_all(self.kd_config(FixedTemperature(t).config(), student, teacher, s) for t in grid for s in seeds)
         return pd.concat([self.kd(t, student, teacher, seeds) for t in grid], ignore_index=True)
 
     def tuned_kd(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
@@ -219,6 +233,11 @@ def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str,
         "trainings": 1,
         "mode": fp.get("mode"),
         "carbon_intensity": fp.get("carbon_intensity"),
+        # The machine's load beside the run (energy is the run's own process's either way).
+        "machine_load": fp.get("machine_load"),
+        "other_load": fp.get("other_load"),
+        "sibling_load": fp.get("sibling_load"),
+        "disturbed": fp.get("disturbed"),
         "hash": run_hash,
     }
 
@@ -230,6 +249,14 @@ def tune(grid_rows: pd.DataFrame) -> pd.DataFrame:
         best = group.loc[group["best_val_acc"].idxmax()].copy()
         for col in COST_COLUMNS:
             best[col] = group[col].sum(min_count=len(group))  # NaN if any part is unavailable
+        for col in ("machine_load", "other_load", "sibling_load"):
+            if col in group:  # duration-weighted, like a resumed run's parts
+                loads = pd.to_numeric(group[col], errors="coerce")
+                known = loads.notna() & (group["wall_s"] > 0)
+                best[col] = (float((loads[known] * group["wall_s"][known]).sum() / group["wall_s"][known].sum())
+                             if known.any() else np.nan)
+        if "disturbed" in group:
+            best["disturbed"] = bool(group["disturbed"].fillna(False).astype(bool).any())
         best["trainings"] = len(group)
         best["method"] = "kd-tuned"
         best["temperature"] = f"tuned tau={best['tau']:g} (grid of {len(group)})"

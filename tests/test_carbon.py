@@ -381,7 +381,7 @@ def test_footprint_dict_round_trip_and_validation():
                    machine_load=0.75, other_load=0.25)
     d = fp.to_dict()
     assert set(d) == {"energy_kwh", "co2_g", "duration_s", "mode", "detail", "carbon_intensity",
-                      "attribution", "machine_load", "other_load", "disturbed"}
+                      "attribution", "machine_load", "other_load", "sibling_load", "disturbed"}
     assert d["disturbed"] is True and d["attribution"] == "process"
     assert Footprint.from_dict(d) == fp
     # result.json files written before the load figures: still readable, charged to the machine
@@ -472,3 +472,29 @@ def test_measure_inference_on_a_tiny_model():
         measure_inference(model, [], warmup_batches=0)
     with pytest.raises(ValueError, match="not both"):
         measure_inference(model, loader, country_iso_code="FRA", carbon_intensity=1.0)
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_declared_sibling_workers_are_not_a_disturbance():
+    """parallel.py's workers declare each other: their load is sibling_load, not other_load."""
+    import psutil
+
+    ctx = multiprocessing.get_context("spawn")
+    sibling = ctx.Process(target=_spin, args=(3.0,))
+    sibling.start()
+    try:
+        meter_module.set_sibling_processes(lambda: [psutil.Process(sibling.pid)])
+        with CarbonMeter(measure_power_secs=0.5) as meter:
+            _spin(1.5)
+        fp = meter.stop()
+    finally:
+        meter_module.set_sibling_processes(None)
+        sibling.join()
+    assert fp.sibling_load is not None and fp.sibling_load > 0.15, fp  # up to one of the cores
+    # The sibling's time is taken out of other_load, not added beside it (other work may also run).
+    assert fp.other_load + fp.sibling_load <= fp.machine_load + 1e-6

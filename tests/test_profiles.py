@@ -16,6 +16,21 @@ def test_paper_profile_is_the_authors_recipe():
     assert p.tau_grid == tuple(float(t) for t in range(1, 21))
     assert (p.tau_low, p.tau_high) == (2, 20)
     assert p.dataset is None and p.dataset_for("cifar10") == "cifar10"
+    # The authors computed the KD term with nn.KLDivLoss()'s default reduction.
+    assert p.kd_reduction == "mean" and p.alpha == 0.95
+
+
+def test_every_profile_uses_the_papers_loss():
+    assert {p.kd_reduction for p in PROFILES.values()} == {"mean"}
+    assert get_profile("paper", kd_reduction="batchmean").kd_reduction == "batchmean"
+
+
+def test_scaled_milestones():
+    from greenkd_lib.profiles import scaled_milestones
+
+    assert scaled_milestones(4) == (3,) and scaled_milestones(8) == (6,) and scaled_milestones(1) == ()
+    with pytest.raises(ValueError, match="whole number"):
+        scaled_milestones(0)
 
 
 def test_quick_and_smoke_use_embedded_digits():

@@ -88,6 +88,25 @@ def test_students_with_both_policies(store, teacher):
     assert (h_stoch["tau_distinct"] > 1).any()  # a fresh draw per batch
 
 
+@pytest.mark.parametrize("reduction", ["mean", "batchmean"])
+def test_the_configs_reduction_reaches_the_kd_loss(store, teacher, monkeypatch, reduction):
+    import greenkd_lib.train as train_module
+
+    seen = []
+    real = train_module.kd_loss
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("reduction"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "kd_loss", spy)
+    cfg = student_config(SMOKE.replace(kd_reduction=reduction), "mobilenetv2", teacher[0],
+                         FixedTemperature(3).config(), seed=0)
+    assert cfg.kd_reduction == reduction
+    get_or_run(cfg, store=store, device="cpu", progress=False)
+    assert seen and set(seen) == {reduction}
+
+
 def test_second_call_reads_the_store(store, teacher):
     cfg, first = teacher
     start = time.perf_counter()

@@ -36,6 +36,7 @@ __all__ = [
     "MODES",
     "ATTRIBUTIONS",
     "DISTURBED_OTHER_LOAD",
+    "set_sibling_processes",
     "Footprint",
     "CarbonMeter",
     "measurement_mode",
@@ -100,6 +101,7 @@ class Footprint:
     attribution: str = "process"  # one of ATTRIBUTIONS: whose energy this is
     machine_load: float | None = None  # mean utilisation of all cores, 0..1 (this process included)
     other_load: float | None = None  # share of the machine's CPU capacity used by other processes, 0..1
+    sibling_load: float | None = None  # ... used by the run's sibling training workers (not in other_load)
     disturbed: bool | None = None  # other_load > DISTURBED_OTHER_LOAD (in any part of a sum); derived if None
 
     def __post_init__(self) -> None:
@@ -113,7 +115,7 @@ class Footprint:
                 raise ValueError(f"Footprint.{name} must be a finite number >= 0, got {value!r}")
         if self.attribution not in ATTRIBUTIONS:
             raise ValueError(f"Footprint attribution must be one of {ATTRIBUTIONS}, got {self.attribution!r}")
-        for name in ("machine_load", "other_load"):
+        for name in ("machine_load", "other_load", "sibling_load"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not 0 <= value <= 1):
@@ -170,6 +172,7 @@ class Footprint:
             attribution=self.attribution if self.attribution == other.attribution else "mixed",
             machine_load=_weighted_mean(self.machine_load, da, other.machine_load, db),
             other_load=_weighted_mean(self.other_load, da, other.other_load, db),
+            sibling_load=_weighted_mean(self.sibling_load, da, other.sibling_load, db),
             disturbed=_any_disturbed(self.disturbed, other.disturbed),
         )
 
@@ -320,11 +323,42 @@ def _attribution_plan(hardware: list) -> tuple[bool, float | None]:
     return scale_cpu, float(machine.total_power().W)
 
 
+_SIBLINGS: Callable[[], list[psutil.Process]] | None = None
+
+
+def set_sibling_processes(siblings: Callable[[], list[psutil.Process]] | None) -> None:
+    """Declare this process's sibling training workers (``parallel.py`` does, in each worker).
+
+    Their CPU time is reported as ``sibling_load`` instead of ``other_load``: work that greenkd itself
+    runs beside a training by choice does not flag it ``disturbed`` (its energy is per process either
+    way; its wall time is shared).
+    """
+    global _SIBLINGS
+    _SIBLINGS = siblings
+
+
 class _CpuTimes(NamedTuple):
     at: float  # time.perf_counter()
     process_s: float  # CPU seconds of this process and its descendants (live and reaped)
     busy_s: float  # busy CPU seconds of the whole machine, all cores (in 10 ms kernel ticks)
     total_s: float  # the machine's CPU seconds, busy or idle: wall time x cores (in ticks)
+    siblings: dict[int, float] = {}  # pid -> CPU seconds of each declared sibling worker
+
+
+def _sibling_times() -> dict[int, float]:
+    if _SIBLINGS is None:
+        return {}
+    times = {}
+    try:
+        for proc in _SIBLINGS():
+            try:
+                t = proc.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            times[proc.pid] = t.user + t.system
+    except (psutil.Error, OSError):
+        return {}
+    return times
 
 
 def _cpu_times(process: psutil.Process) -> _CpuTimes:
@@ -345,17 +379,23 @@ def _cpu_times(process: psutil.Process) -> _CpuTimes:
     # the host) counts as busy, since it is load by others that slows this run.
     total = sum(m) - getattr(m, "guest", 0.0) - getattr(m, "guest_nice", 0.0)
     busy = total - m.idle - getattr(m, "iowait", 0.0)
-    return _CpuTimes(at, own, busy, total)
+    return _CpuTimes(at, own, busy, total, _sibling_times())
 
 
 def _loads(start: _CpuTimes, now: _CpuTimes) -> dict[str, float | None]:
-    """machine_load and other_load over [start, now] (None for a window shorter than a kernel tick)."""
+    """machine_load, other_load and sibling_load over [start, now] (None for a window shorter than a tick)."""
     capacity = now.total_s - start.total_s
     if capacity <= 0:
-        return {"machine_load": None, "other_load": None}
+        return {"machine_load": None, "other_load": None, "sibling_load": None}
     busy = min(max(now.busy_s - start.busy_s, 0.0), capacity)
     own = max(now.process_s - start.process_s, 0.0)
-    return {"machine_load": busy / capacity, "other_load": max(busy - own, 0.0) / capacity}
+    # A sibling that started inside the window counts from 0; one that exited is lost (rarely: a
+    # worker lives as long as its pool).
+    sibling = sum(max(t - start.siblings.get(pid, 0.0), 0.0) for pid, t in now.siblings.items())
+    sibling = min(sibling, max(busy - own, 0.0))
+    loads = {"machine_load": busy / capacity, "other_load": max(busy - own - sibling, 0.0) / capacity}
+    loads["sibling_load"] = sibling / capacity if _SIBLINGS is not None else None
+    return loads
 
 
 def _capacity_share(start: _CpuTimes, now: _CpuTimes, cores: int) -> float:
