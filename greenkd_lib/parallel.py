@@ -91,16 +91,22 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
               device: str | torch.device | None = None, progress: bool = True) -> int:
     """Train every run of ``configs`` the store lacks, ``workers`` at a time; return how many were trained.
 
-    Teachers come first (a student needs its teacher's weights). With ``workers=1`` or a single
-    missing run nothing is started here: the caller trains in its own process.
+    Teachers come first (a student needs its teacher's weights); a single one trains in this
+    process. With ``workers=1`` or a single missing run nothing is started here: the caller trains
+    in its own process.
     """
     configs = list(configs)
     workers = check_workers(workers)
     missing = _missing(configs, store)
     if workers == 1 or len(missing) <= 1:
         return 0
-    trained = train_all([c.teacher for c in missing if c.teacher is not None], store, workers=workers,
-                        data_root=data_root, device=device, progress=progress)
+    teachers = _missing([c.teacher for c in missing if c.teacher is not None], store)
+    trained = train_all(teachers, store, workers=workers, data_root=data_root, device=device, progress=progress)
+    if len(teachers) == 1:  # alone: on every core, in this process, before its students
+        from .train import get_or_run
+
+        get_or_run(teachers[0], store=store, data_root=data_root, device=device, progress=progress)
+        trained += 1
     missing = _missing(missing, store)
     if len(missing) <= 1:
         return trained
