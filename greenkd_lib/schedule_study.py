@@ -81,6 +81,9 @@ def judge(study: pd.DataFrame, tolerance: float = RULE["tolerance"], max_std: fl
     steady = out["acc_E_std"].fillna(0) < max_std
     # Without a long arm a member can still fail (std), but never pass.
     out["passes"] = steady & (out["gap"] <= tolerance)
+    out["why"] = [("seed std >= %g" % max_std) if not ok else ("not trained at 4E" if pd.isna(g) else
+                  ("gap > %g" % tolerance) if g > tolerance else "passes")
+                  for ok, g in zip(steady, out["gap"])]
     return out.reset_index()
 
 

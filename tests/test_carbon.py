@@ -192,11 +192,12 @@ def test_two_runs_at_once_are_each_charged_about_what_they_cost_alone():
     for fp, ratio in zip(pair_fp, ratios):
         assert fp.mode == alone_fp.mode != "unavailable", fp.detail
         assert 0.6 < ratio < 1.6, ratio
-        assert fp.other_load > alone_fp.other_load  # the other copy is "other" load
-        assert fp.other_load > 0.5 / os.cpu_count()  # ... about one busy core of the machine
-        if os.cpu_count() <= 4:
-            assert fp.disturbed
     if background < 0.05:  # a quiet machine: nothing but this test ran (the machine may be shared)
+        for fp in pair_fp:
+            assert fp.other_load > alone_fp.other_load  # the other copy is "other" load
+            assert fp.other_load > 0.5 / os.cpu_count()  # ... about one busy core of the machine
+            if os.cpu_count() <= 4:
+                assert fp.disturbed
         assert alone_fp.other_load < 0.2 and alone_fp.other_load < min(fp.other_load for fp in pair_fp) / 2
 
 
@@ -495,6 +496,6 @@ def test_declared_sibling_workers_are_not_a_disturbance():
     finally:
         meter_module.set_sibling_processes(None)
         sibling.join()
-    assert fp.sibling_load is not None and fp.sibling_load > 0.15, fp  # up to one of the cores
+    assert fp.sibling_load is not None and fp.sibling_load > 0.05, fp  # up to one core; less on a busy machine
     # The sibling's time is taken out of other_load, not added beside it (other work may also run).
     assert fp.other_load + fp.sibling_load <= fp.machine_load + 1e-6
