@@ -51,8 +51,13 @@ def _siblings() -> list:
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
     from .carbon import meter
 
+    # Ctrl-C (a kernel interrupt or shutdown signals the whole process group) is the parent's to
+    # handle: it terminates the workers, whose runs resume from their last checkpoint.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     # The other workers of this pool are greenkd's own choice, not a disturbance (carbon/meter.py).
     meter.set_sibling_processes(_siblings)
@@ -66,6 +71,16 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                           initializer=_init_worker, initargs=(threads,))
     return _POOLS[key]
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool``'s workers now (their current runs resume from their last checkpoint)."""
+    for key, known in list(_POOLS.items()):
+        if known is pool:
+            del _POOLS[key]
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 @atexit.register
@@ -131,6 +146,9 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
                 trained += 1
                 if bar is not None:
                     bar.update(1)
+    except KeyboardInterrupt:
+        _terminate(pool)
+        raise
     except BaseException:
         for future in running:
             future.cancel()
