@@ -102,22 +102,24 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
 
 
 # A worker trains a whole tau grid from one teacher: freeze it once per process, not once per run.
-_TEACHERS: dict[tuple, tuple[torch.nn.Module, int]] = {}
+_FROZEN: dict[tuple, tuple[torch.nn.Module, int]] = {}
 
 
 def _frozen_teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle) -> tuple[torch.nn.Module, int]:
     """The teacher of ``cfg`` frozen for inference, and its forward FLOPs per image."""
+    # Loaded on every run, cached or not: building the architecture draws from the global RNG, and a
+    # run's random stream (dropout) must not depend on what its worker trained before.
+    teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size)
     run = store.run(cfg.teacher.to_dict())
     weights = run.weights_dir / "best.pt"
     stamp = weights.stat().st_mtime_ns if weights.exists() else None  # a re-trained teacher is a new key
     key = (str(store.root.resolve()), run.hash, stamp, str(dev), bundle.num_classes, bundle.image_size)
-    if key not in _TEACHERS:
-        teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size)
+    if key not in _FROZEN:
         flops = models.forward_flops(teacher, bundle.image_size)  # counted on the eager model
         frozen = models.frozen_for_inference(teacher.to(memory_format=torch.channels_last), bundle.image_size)
-        _TEACHERS.clear()  # one at a time: a ResNet18 is 45 MB
-        _TEACHERS[key] = (frozen, flops)
-    return _TEACHERS[key]
+        _FROZEN.clear()  # one at a time: a ResNet18 is 45 MB
+        _FROZEN[key] = (frozen, flops)
+    return _FROZEN[key]
 
 
 def _policy(cfg: RunConfig) -> TemperaturePolicy | None:

@@ -177,3 +177,25 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, store, teacher):
     pd.testing.assert_frame_equal(h_resumed[cols], h_clean[cols])
     # the footprint of the resumed run is the sum of its parts: it kept the first part's energy
     assert h_resumed["energy_kwh"].iloc[done_before - 1] > 0 or h_resumed["energy_kwh"].isna().all()
+
+
+def test_a_runs_numbers_do_not_depend_on_what_its_process_trained_before(store, teacher):
+    """Workers train many runs in one process (frozen teacher cached): the order must not matter."""
+    import torch
+
+    import greenkd_lib.train as train_module
+
+    teacher_cfg, _ = teacher
+    a = student_config(SMOKE, "mobilenetv2", teacher_cfg, FixedTemperature(2).config(), seed=1)
+    b = student_config(SMOKE, "mobilenetv2", teacher_cfg, FixedTemperature(8).config(), seed=1)
+    train_module._FROZEN.clear()
+    first = get_or_run(b, store=store, device="cpu", progress=False)  # b with a cold cache
+    weights = store.run(b.to_dict()).load_weights("final")
+    store.remove(store.run(b.to_dict()).hash)
+    get_or_run(a, store=store, device="cpu", progress=False)  # a first: the teacher is now cached
+    again = get_or_run(b, store=store, device="cpu", progress=False)
+    timing = {"images_per_s"}
+    assert {k: v for k, v in again["metrics"].items() if k not in timing} == \
+        {k: v for k, v in first["metrics"].items() if k not in timing}
+    after = store.run(b.to_dict()).load_weights("final")
+    assert all(torch.equal(weights[k], after[k]) for k in weights)
