@@ -192,13 +192,14 @@ def test_two_runs_at_once_are_each_charged_about_what_they_cost_alone():
     for fp, ratio in zip(pair_fp, ratios):
         assert fp.mode == alone_fp.mode != "unavailable", fp.detail
         assert 0.6 < ratio < 1.6, ratio
-    if background < 0.05:  # a quiet machine: nothing but this test ran (the machine may be shared)
+    # The machine may be shared: the load comparisons hold only where the alone run had it to itself.
+    if background < 0.05 and alone_fp.other_load is not None and alone_fp.other_load < 0.1:
         for fp in pair_fp:
             assert fp.other_load > alone_fp.other_load  # the other copy is "other" load
             assert fp.other_load > 0.5 / os.cpu_count()  # ... about one busy core of the machine
             if os.cpu_count() <= 4:
                 assert fp.disturbed
-        assert alone_fp.other_load < 0.2 and alone_fp.other_load < min(fp.other_load for fp in pair_fp) / 2
+        assert alone_fp.other_load < min(fp.other_load for fp in pair_fp) / 2
 
 
 def test_whole_machine_figures_are_split_window_by_window():
@@ -475,27 +476,36 @@ def test_measure_inference_on_a_tiny_model():
         measure_inference(model, loader, country_iso_code="FRA", carbon_intensity=1.0)
 
 
-def _spin(seconds: float) -> None:
+def _spin(seconds: float, started=None) -> None:
+    if started is not None:
+        started.set()
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
 
 
-def test_declared_sibling_workers_are_not_a_disturbance():
-    """parallel.py's workers declare each other: their load is sibling_load, not other_load."""
+def _measure_beside(sibling_pid: int, queue) -> None:
     import psutil
 
+    meter_module.set_sibling_processes(lambda: [psutil.Process(sibling_pid)])
+    with CarbonMeter(measure_power_secs=0.5) as meter:
+        _spin(1.5)
+    queue.put(meter.stop().to_dict())
+
+
+def test_declared_sibling_workers_are_not_a_disturbance():
+    """parallel.py's workers declare each other: their load is sibling_load, not other_load."""
     ctx = multiprocessing.get_context("spawn")
-    sibling = ctx.Process(target=_spin, args=(3.0,))
+    started, queue = ctx.Event(), ctx.Queue()
+    # Two processes side by side, as two workers of a pool are (siblings, not parent and child).
+    sibling = ctx.Process(target=_spin, args=(6.0, started))
     sibling.start()
-    try:
-        meter_module.set_sibling_processes(lambda: [psutil.Process(sibling.pid)])
-        with CarbonMeter(measure_power_secs=0.5) as meter:
-            _spin(1.5)
-        fp = meter.stop()
-    finally:
-        meter_module.set_sibling_processes(None)
-        sibling.join()
-    assert fp.sibling_load is not None and fp.sibling_load > 0.05, fp  # up to one core; less on a busy machine
+    assert started.wait(60), "the sibling process did not start"  # spawn imports this module first
+    measurer = ctx.Process(target=_measure_beside, args=(sibling.pid, queue))
+    measurer.start()
+    fp = Footprint.from_dict(queue.get(timeout=120))
+    measurer.join()
+    sibling.join()
+    assert fp.sibling_load is not None and fp.sibling_load > 0.1, fp  # up to one core of two
     # The sibling's time is taken out of other_load, not added beside it (other work may also run).
     assert fp.other_load + fp.sibling_load <= fp.machine_load + 1e-6
