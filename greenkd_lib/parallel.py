@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable
 
@@ -21,7 +22,7 @@ import torch
 from .config import RunConfig
 from .runs import RunStore
 
-__all__ = ["default_workers", "train_all"]
+__all__ = ["default_workers", "check_workers", "train_all"]
 
 _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}
 
@@ -98,7 +99,10 @@ def _train_one(cfg: RunConfig, store_root: str, data_root: str | None, device: s
 
 
 def _missing(configs: Iterable[RunConfig], store: RunStore) -> list[RunConfig]:
-    runs = {store.run(cfg.to_dict()).hash: (store.run(cfg.to_dict()), cfg) for cfg in configs}
+    runs = {}
+    for cfg in configs:
+        run = store.run(cfg.to_dict())
+        runs[run.hash] = (run, cfg)
     return [cfg for run, cfg in runs.values() if run.result() is None]
 
 
@@ -149,6 +153,11 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
     except KeyboardInterrupt:
         _terminate(pool)
         raise
+    except BrokenProcessPool as exc:
+        _terminate(pool)  # a new pool next time
+        raise RuntimeError("a training worker process died (killed, or out of memory); the runs it had "
+                           "resume from their last checkpoint when asked for again; use Lab(workers=1) "
+                           "to train in this process and see its error") from exc
     except BaseException:
         for future in running:
             future.cancel()

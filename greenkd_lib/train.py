@@ -132,7 +132,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     dev = pick_device(device)
     bundle = _load_data(cfg, data_root)
     _seed_everything(cfg.seed)
-    # channels_last: oneDNN's and cuDNN's fast convolution layout (+25 % per KD step on a 2-core CPU, measured).
+    # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
     model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=torch.channels_last)
     teacher, teacher_flops = _frozen_teacher(cfg, store, dev, bundle) if cfg.teacher else (None, 0)
     policy = _policy(cfg)
