@@ -323,6 +323,17 @@ def _attribution_plan(hardware: list) -> tuple[bool, float | None]:
     return scale_cpu, float(machine.total_power().W)
 
 
+def _cpu_load_tdp(hardware: list) -> float | None:
+    """The TDP (W) of a CPU that codecarbon estimates from load, else None (a counter, or no CPU)."""
+    from codecarbon.external.hardware import CPU
+
+    for hw in hardware:
+        if isinstance(hw, CPU) and getattr(hw, "_mode", "") == "cpu_load":
+            tdp = getattr(hw, "_tdp", None)
+            return float(tdp) if isinstance(tdp, (int, float)) and tdp > 0 else None
+    return None
+
+
 _SIBLINGS: Callable[[], list[psutil.Process]] | None = None
 
 
@@ -528,6 +539,7 @@ class CarbonMeter:
         self._kwh = {"cpu": 0.0, "ram": 0.0}  # this process's part of them so far
         self._scale_cpu = True
         self._ram_power_w: float | None = None
+        self._cpu_tdp_w: float | None = None  # a load-estimated CPU: charged from our own CPU times
         self._t0: float | None = None
         self._failure: str | None = None
         self._final: Footprint | None = None
@@ -556,6 +568,7 @@ class CarbonMeter:
             hardware = getattr(self._tracker, "_hardware", [])
             self.mode, self.detail = _describe(hardware)
             self._scale_cpu, self._ram_power_w = _attribution_plan(hardware)
+            self._cpu_tdp_w = _cpu_load_tdp(hardware)
         except Exception as exc:  # noqa: BLE001 - never let the tracker kill a run
             self._fail("codecarbon start", exc)
         try:
@@ -620,7 +633,14 @@ class CarbonMeter:
                 raise ValueError(f"codecarbon reported a {name} energy of {value!r} kWh")
         share = _share(self._last, now)
         cpu = max(figures["cpu"] - self._seen_kwh["cpu"], 0.0)  # codecarbon's totals only grow
-        self._kwh["cpu"] += cpu * share if self._scale_cpu else cpu  # cpu_load mode: already the process's
+        if self._cpu_tdp_w is not None:
+            # codecarbon's process-mode formula (TDP x CPU time / (wall x cores)) on this window's exact
+            # CPU times: its own sampling, in 10 ms ticks from a baseline shared between trackers,
+            # sometimes charged a short first window for CPU time spent before it (3x, seen here).
+            share_of_capacity = _capacity_share(self._last, now, self._cores)
+            self._kwh["cpu"] += self._cpu_tdp_w * (now.at - self._last.at) * share_of_capacity / 3.6e6
+        else:
+            self._kwh["cpu"] += cpu * share if self._scale_cpu else cpu  # cpu_load mode: already the process's
         if self._ram_power_w is None:  # measured RAM: the machine's
             self._kwh["ram"] += max(figures["ram"] - self._seen_kwh["ram"], 0.0) * share
         else:  # modelled RAM: the machine's RAM power per CPU second of the process
