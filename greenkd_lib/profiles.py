@@ -105,8 +105,9 @@ _PAPER = Profile(
 # shortest number of epochs E at which every model comes within 2 points of what it reaches with
 # 4E. The 8x8 digits are upsampled to 12x12, where every network's last feature map is at least
 # 2x2: at 8x8 the stride-8 networks end at 1x1, BatchNorm then normalises over the batch alone, and
-# a MobileNetV2 trained alone fell to 49 % in eval mode (measured); 16x16 costs 1.4x the time. The paper's lr 0.1 at batch
-# 128 is scaled linearly to batch 32; warm-up is a quarter epoch and lr drops x0.2 once, at 3/4.
+# a MobileNetV2 trained alone fell to 49 % in eval mode (measured); 16x16 costs 1.3x the time.
+# The paper's lr 0.1 at batch 128 is scaled linearly to batch 32; warm-up is a quarter epoch and
+# lr drops x0.2 once, at 3/4.
 _QUICK = _PAPER.replace(
     name="quick",
     dataset="digits",
