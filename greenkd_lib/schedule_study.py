@@ -18,7 +18,7 @@ import pandas as pd
 from . import paths
 from .profiles import Profile, get_profile, scaled_milestones
 
-__all__ = ["RULE", "STUDY_CSV", "schedule_profile", "run_study", "judge", "load_study"]
+__all__ = ["RULE", "STUDY_CSV", "schedule_profile", "run_study", "judge", "shortest_passing", "load_study"]
 
 RULE = {"factor": 4, "tolerance": 2.0, "max_std": 1.5}
 """The rule's constants, fixed before the study was run."""
@@ -99,5 +99,5 @@ def load_study(path: str | Path | None = None) -> pd.DataFrame:
     path = Path(path) if path is not None else paths.project_root() / STUDY_CSV
     if not path.is_file():
         raise FileNotFoundError(f"the quick-profile schedule study {path} is missing; regenerate it with "
-                                "`.venv/bin/python benchmarks/quick_schedule.py` (about 20 minutes on 2 cores)")
+                                "`.venv/bin/python benchmarks/quick_schedule.py` (35 minutes on 2 cores)")
     return pd.read_csv(path)
