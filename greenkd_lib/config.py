@@ -7,12 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import canonical_name
-from .profiles import Profile
+from .profiles import Profile, TrainingKnobs
 
-__all__ = ["RunConfig", "CarbonSettings", "teacher_config", "student_config"]
-
-METHODS = ("ce", "kd")
-
+__all__ = ["RunConfig", "CarbonSettings", "teacher_config", "student_config", "method_config"]
 
 @dataclass(frozen=True)
 class CarbonSettings:
@@ -22,46 +19,42 @@ class CarbonSettings:
     carbon_intensity: float | None = None  # g CO2 / kWh
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a run's numbers. Paths and the device are not part of it."""
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(TrainingKnobs):
+    """Everything that determines a run's numbers. Paths and the device are not part of it.
+
+    ``method`` is a registered distillation method (``greenkd_lib.distill.methods``: "ce" for a
+    teacher or a student from scratch, "kd", "cmc", "dml"); ``method_params`` its own parameters,
+    complete (the method's defaults filled in), or None for a method that takes none.
+    """
 
     model: str
     dataset: str
-    method: str  # "ce" (teacher, or student from scratch) or "kd"
+    method: str
     seed: int
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    warmup_epochs: float
-    milestones: tuple[int, ...]
-    gamma: float
-    image_size: int | None = None
-    subset: int | None = None
-    val_fraction: float = 0.1
-    max_batches: int | None = None
-    eval_batch_size: int = 256
     teacher: "RunConfig | None" = None
     temperature: dict[str, Any] | None = None  # TemperaturePolicy.config()
     alpha: float = 0.95
     kd_reduction: str = "batchmean"
+    method_params: dict[str, Any] | None = None
     carbon: CarbonSettings = field(default_factory=CarbonSettings)
     profile: str = "custom"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.method == "kd" and (self.teacher is None or self.temperature is None):
-            raise ValueError("a KD run needs a teacher config and a temperature policy config")
+        from .distill.methods import get_method
+
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1 (got {self.epochs}, {self.batch_size})")
+        get_method(self.method).check_config(self)  # an unknown name lists the registered ones
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; the run store hashes it."""
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
+        if self.teacher is not None:
+            d["teacher"] = self.teacher.to_dict()
+        if d["method_params"] is None:
+            del d["method_params"]  # CE and KD runs stored before methods took parameters keep their hashes
         return d
 
     @classmethod
@@ -76,52 +69,55 @@ class RunConfig:
     @property
     def label(self) -> str:
         """A short human-readable name, e.g. ``resnet18->mobilenetv2 KD tau=4 seed 0``."""
-        if self.method == "ce":
-            return f"{self.model} CE seed {self.seed}"
-        from .distill import policy_from_config
+        from .distill.methods import get_method
 
-        policy = policy_from_config(self.temperature).label()
-        return f"{self.teacher.model}->{self.model} KD {policy} seed {self.seed}"
+        return get_method(self.method).label(self)
 
 
 def _common(profile: Profile, dataset: str, seed: int, carbon: CarbonSettings, batch_size: int | None) -> dict:
-    return dict(
-        dataset=dataset,
-        seed=int(seed),
-        epochs=profile.epochs,
-        batch_size=int(batch_size or profile.batch_size),
-        lr=profile.lr,
-        momentum=profile.momentum,
-        weight_decay=profile.weight_decay,
-        warmup_epochs=profile.warmup_epochs,
-        milestones=tuple(profile.milestones),
-        gamma=profile.gamma,
-        image_size=profile.image_size,
-        subset=profile.subset,
-        val_fraction=profile.val_fraction,
-        max_batches=profile.max_batches,
-        eval_batch_size=profile.eval_batch_size,
-        carbon=carbon,
-        profile=profile.name,
-    )
+    knobs = profile.training_knobs()
+    if batch_size is not None:
+        knobs["batch_size"] = int(batch_size)
+    return dict(knobs, dataset=dataset, seed=int(seed), carbon=carbon, profile=profile.name)
 
 
 def teacher_config(profile: Profile, model: str, dataset: str, seed: int,
                    carbon: CarbonSettings = CarbonSettings()) -> RunConfig:
     """A model trained with cross-entropy alone (a teacher, or a student from scratch)."""
-    return RunConfig(model=canonical_name(model), method="ce", **_common(profile, dataset, seed, carbon, None))
+    return method_config(profile, "ce", model, dataset, seed, carbon=carbon)
 
 
 def student_config(profile: Profile, model: str, teacher: RunConfig, temperature: dict[str, Any],
                    seed: int, carbon: CarbonSettings = CarbonSettings(),
                    batch_size: int | None = None) -> RunConfig:
-    """A KD student of ``teacher`` with the given temperature policy config."""
+    """A Hinton KD student of ``teacher`` with the given temperature policy config."""
+    return method_config(profile, "kd", model, teacher.dataset, seed, teacher=teacher, temperature=temperature,
+                         carbon=carbon, batch_size=batch_size)
+
+
+def method_config(profile: Profile, method: str, model: str, dataset: str, seed: int, *,
+                  teacher: RunConfig | None = None, temperature: dict[str, Any] | None = None,
+                  params: dict[str, Any] | None = None, carbon: CarbonSettings = CarbonSettings(),
+                  batch_size: int | None = None) -> RunConfig:
+    """A run of the registered ``method`` training ``model``.
+
+    Its parameters are the method's defaults, then the profile's ``method_params[method]``, then
+    ``params``; a name the method does not take raises ``ValueError`` listing those it takes.
+    """
+    from .distill.methods import get_method
+
+    spec = get_method(method)
+    if teacher is not None and teacher.dataset != dataset:
+        raise ValueError(f"the teacher was trained on {teacher.dataset!r}, the student on {dataset!r}; use one data set")
+    merged = {**profile.method_params.get(spec.name, {}), **(params or {})}
     return RunConfig(
         model=canonical_name(model),  # one spelling, one hash: "MobileNetV2" reuses "mobilenetv2"'s run
-        method="kd",
+        method=spec.name,
         teacher=teacher,
         temperature=temperature,
-        alpha=profile.alpha,
-        kd_reduction=profile.kd_reduction,
-        **_common(profile, teacher.dataset, seed, carbon, batch_size),
+        # Methods without them keep the dataclass defaults, as every stored teacher's hash has them.
+        **(dict(alpha=profile.alpha) if spec.uses_alpha else {}),
+        **(dict(kd_reduction=profile.kd_reduction) if spec.uses_temperature else {}),
+        method_params=spec.resolve_params(merged),
+        **_common(profile, dataset, seed, carbon, batch_size),
     )

@@ -2,7 +2,9 @@
 
 A :class:`Lab` binds a profile, a data set, the run store and the carbon settings, so that a
 notebook reads ``lab.tuned_kd()`` or ``lab.stochastic_kd()``; every run it asks for is trained
-once and then read back from the run store.
+once and then read back from the run store. Every KD experiment takes ``method=``, any registered
+distillation method with a temperature (``"kd"``, ``"cmc"``, ``"dml"``; see
+``greenkd_lib.distill.methods``): ``lab.tuned_kd(method="dml")`` is Table 4's tuned DML row.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import pandas as pd
 import torch
 
 from . import paths
-from .carbon import PAPER_CARBON_INTENSITY
-from .config import CarbonSettings, RunConfig, student_config, teacher_config
+from .carbon import PAPER_CARBON_INTENSITY, to_gflops_millions
+from .config import CarbonSettings, RunConfig, method_config, teacher_config
 from .distill import FixedTemperature, StochasticTemperature, policy_from_config
+from .distill.methods import get_method
 from .parallel import check_workers, default_workers, train_all
 from .profiles import Profile, get_profile
 from .runs import RunStore
@@ -25,7 +28,7 @@ from .train import get_or_run, load_model
 
 __all__ = ["Lab", "summarize", "COST_COLUMNS"]
 
-COST_COLUMNS = ["energy_kwh", "co2_g", "wall_s", "pflops", "gflops_m"]
+COST_COLUMNS = ["energy_kwh", "co2_g", "wall_s", "pflops", "gflops_millions"]
 
 
 class Lab:
@@ -76,11 +79,26 @@ class Lab:
         return teacher_config(self.profile, model or self.profile.teacher, self.dataset, seed, self.carbon)
 
     def kd_config(self, policy_config: dict[str, Any], student: str | None = None, teacher: str | None = None,
-                  seed: int | None = None, batch_size: int | None = None) -> RunConfig:
+                  seed: int | None = None, batch_size: int | None = None, method: str = "kd",
+                  params: dict[str, Any] | None = None) -> RunConfig:
+        """A run of the distillation ``method`` at the temperature policy ``policy_config``.
+
+        ``teacher`` is the teacher architecture (for DML, which has no pre-trained teacher, the
+        peer's); ``params`` the method's own parameters over the profile's.
+        """
+        spec = get_method(method)
+        if not spec.uses_temperature:
+            raise ValueError(f"method {spec.name!r} has no temperature to tune or draw; "
+                             f"use a KD method ({', '.join(_kd_methods())})")
         # Every student of a teacher architecture learns from the same teacher: the first seed's.
         seed = self.profile.seeds[0] if seed is None else seed
-        return student_config(self.profile, student or self.profile.students[0], self.teacher_config(teacher),
-                              policy_config, seed, self.carbon, batch_size)
+        if spec.needs_teacher:
+            return method_config(self.profile, spec.name, student or self.profile.students[0], self.dataset, seed,
+                                 teacher=self.teacher_config(teacher), temperature=policy_config, params=params,
+                                 carbon=self.carbon, batch_size=batch_size)
+        params = {"peer": teacher or self.profile.teacher, **(params or {})} if "peer" in spec.defaults else params
+        return method_config(self.profile, spec.name, student or self.profile.students[0], self.dataset, seed,
+                             temperature=policy_config, params=params, carbon=self.carbon, batch_size=batch_size)
 
     # -- running -------------------------------------------------------------------------------
     def run(self, cfg: RunConfig) -> dict[str, Any]:
@@ -116,33 +134,39 @@ class Lab:
                           for s in seeds)
 
     def kd(self, tau: float, student: str | None = None, teacher: str | None = None,
-           seeds: Iterable[int] | None = None) -> pd.DataFrame:
-        """KD at one fixed temperature, one row per seed."""
+           seeds: Iterable[int] | None = None, method: str = "kd",
+           params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """KD (or another distillation ``method``) at one fixed temperature, one row per seed."""
         seeds = self.profile.seeds if seeds is None else tuple(seeds)
         policy = FixedTemperature(tau).config()
-        return self._rows((self.kd_config(policy, student, teacher, s), {"method": "kd", "tau": float(tau)})
-                          for s in seeds)
+        return self._rows((self.kd_config(policy, student, teacher, s, method=method, params=params),
+                           {"method": "kd", "tau": float(tau)}) for s in seeds)
 
     def kd_grid(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
-                seeds: Iterable[int] | None = None) -> pd.DataFrame:
-        """One full KD training per tau of the grid and per seed (Fig 3a)."""
+                seeds: Iterable[int] | None = None, method: str = "kd",
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One full training of ``method`` per tau of the grid and per seed (Fig 3a)."""
         grid = self.profile.tau_grid if grid is None else tuple(grid)
         _check_grid(grid)
         seeds = self.profile.seeds if seeds is None else tuple(seeds)
         # The whole grid at once, so that its runs train side by side.
-        self.run_all(self.kd_config(FixedTemperature(t).config(), student, teacher, s) for t in grid for s in seeds)
-        return pd.concat([self.kd(t, student, teacher, seeds) for t in grid], ignore_index=True)
+        self.run_all(self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
+                     for t in grid for s in seeds)
+        return pd.concat([self.kd(t, student, teacher, seeds, method, params) for t in grid], ignore_index=True)
 
     def tuned_kd(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
-                 seeds: Iterable[int] | None = None) -> pd.DataFrame:
+                 seeds: Iterable[int] | None = None, method: str = "kd",
+                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Traditional KD: per seed, the grid's best tau on *validation*; its cost is the whole grid's."""
-        return tune(self.kd_grid(grid, student, teacher, seeds))
+        return tune(self.kd_grid(grid, student, teacher, seeds, method, params))
 
     def stochastic_kd(self, low: float | None = None, high: float | None = None, per: str = "batch",
                       integer: bool = True, distribution: str = "uniform", student: str | None = None,
                       teacher: str | None = None, seeds: Iterable[int] | None = None,
-                      batch_size: int | None = None) -> pd.DataFrame:
-        """The paper's method: a fresh random tau for every batch (or epoch / sample), one training."""
+                      batch_size: int | None = None, method: str = "kd",
+                      params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The paper's method: a fresh random tau for every batch (or epoch / sample), one training
+        of the distillation ``method``."""
         seeds = self.profile.seeds if seeds is None else tuple(seeds)
         low = self.profile.tau_low if low is None else low
         high = self.profile.tau_high if high is None else high
@@ -151,7 +175,7 @@ class Lab:
             for s in seeds:
                 policy = StochasticTemperature(low, high, integer=integer, per=per, distribution=distribution,
                                                seed=s).config()
-                yield self.kd_config(policy, student, teacher, s, batch_size), {"method": "ours"}
+                yield self.kd_config(policy, student, teacher, s, batch_size, method, params), {"method": "ours"}
 
         return self._rows(configs())
 
@@ -201,6 +225,12 @@ class Lab:
                     val_fraction=self.profile.val_fraction, subset=self.profile.subset, seed=0)
 
 
+def _kd_methods() -> list[str]:
+    from .distill.methods import method_names
+
+    return [m for m in method_names() if get_method(m).uses_temperature]
+
+
 def _check_grid(grid: tuple[float, ...]) -> None:
     if not grid:
         raise ValueError("the tau grid is empty; give at least one temperature, e.g. grid=range(1, 21)")
@@ -213,10 +243,12 @@ def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str,
     fp, metrics = result["footprint"], result["metrics"]
     energy, co2 = fp.get("energy_kwh"), fp.get("co2_g")
     return {
-        "method": extra.get("method"),
+        "method": extra.get("method"),  # the arm: teacher, scratch, kd (fixed tau), kd-tuned, ours
+        "objective": cfg.method,  # the registered distillation method: ce, kd, cmc, dml
         "dataset": cfg.dataset,
         "profile": cfg.profile,
-        "teacher": cfg.teacher.model if cfg.teacher else None,
+        # DML learns from a peer, not a pre-trained teacher: the peer takes the teacher's column.
+        "teacher": cfg.teacher.model if cfg.teacher else (cfg.method_params or {}).get("peer"),
         "student": cfg.model,
         "seed": cfg.seed,
         "tau": extra.get("tau", np.nan),
@@ -229,7 +261,7 @@ def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str,
         "co2_g": np.nan if co2 is None else co2,
         "wall_s": fp["duration_s"],
         "pflops": result["flops"]["pflops"],
-        "gflops_m": result["flops"]["paper_units"],
+        "gflops_millions": to_gflops_millions(result["flops"]["total"]),
         "trainings": 1,
         "mode": fp.get("mode"),
         "carbon_intensity": fp.get("carbon_intensity"),
@@ -245,7 +277,8 @@ def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str,
 def tune(grid_rows: pd.DataFrame) -> pd.DataFrame:
     """Per seed, keep the tau with the best validation accuracy and charge the sum of the grid's costs."""
     out = []
-    for _, group in grid_rows.groupby("seed", sort=True):
+    by = ["objective", "seed"] if "objective" in grid_rows else ["seed"]
+    for _, group in grid_rows.groupby(by, sort=True):
         best = group.loc[group["best_val_acc"].idxmax()].copy()
         for col in COST_COLUMNS:
             best[col] = group[col].sum(min_count=len(group))  # NaN if any part is unavailable

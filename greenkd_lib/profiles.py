@@ -6,22 +6,20 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 
-__all__ = ["Profile", "PROFILES", "get_profile", "scaled_milestones"]
+__all__ = ["TrainingKnobs", "Profile", "PROFILES", "get_profile", "scaled_milestones"]
 
 
-@dataclass(frozen=True)
-class Profile:
-    """Every knob of an experiment. Any field can be overridden: ``get_profile("quick", epochs=2)``.
+@dataclass(frozen=True, kw_only=True)
+class TrainingKnobs:
+    """The knobs a profile hands to every run it makes: data, schedule and optimizer.
 
-    ``dataset=None`` means "the data set the figure or table uses in the paper" (paper profile);
-    the quick and smoke profiles pin the embedded ``digits`` data set instead.
+    Defined once here; :class:`Profile` and :class:`greenkd_lib.config.RunConfig` both inherit them,
+    so a knob added here reaches every run config (and its hash) without copying fields by hand.
     """
 
-    name: str
-    dataset: str | None
-    image_size: int | None  # None: the data set's own size
-    subset: int | None  # at most this many samples per split (smoke runs)
-    val_fraction: float
+    image_size: int | None = None  # None: the data set's own size
+    subset: int | None = None  # at most this many samples per split (smoke runs)
+    val_fraction: float = 0.1
     epochs: int
     batch_size: int
     lr: float
@@ -30,6 +28,24 @@ class Profile:
     warmup_epochs: float  # linear warm-up, per batch, over this many epochs
     milestones: tuple[int, ...]  # epochs at which lr is multiplied by gamma
     gamma: float
+    max_batches: int | None = None  # cap on training batches per epoch (smoke)
+    eval_batch_size: int = 256
+
+    def training_knobs(self) -> dict[str, object]:
+        """The :class:`TrainingKnobs` fields of this object, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingKnobs)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(TrainingKnobs):
+    """Every knob of an experiment. Any field can be overridden: ``get_profile("quick", epochs=2)``.
+
+    ``dataset=None`` means "the data set the figure or table uses in the paper" (paper profile);
+    the quick and smoke profiles pin the embedded ``digits`` data set instead.
+    """
+
+    name: str
+    dataset: str | None
     seeds: tuple[int, ...]
     tau_grid: tuple[float, ...]  # traditional (tuned) KD: one full training per value
     tau_low: float  # stochastic KD: tau drawn from [tau_low, tau_high]
@@ -39,9 +55,10 @@ class Profile:
     batch_sizes: tuple[int, ...]  # Fig 3b: the stochastic method across batch sizes
     teacher: str
     students: tuple[str, ...]  # student 1 and student 2 of Fig 1
-    max_batches: int | None  # cap on training batches per epoch (smoke)
-    eval_batch_size: int
     num_workers: int
+    # Parameters of the distillation methods, per registered method name (greenkd_lib.distill.methods),
+    # e.g. {"cmc": {"nce_k": 16384}}; a method's own defaults fill the rest.
+    method_params: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
 
     def replace(self, **overrides: object) -> "Profile":
         """A copy with some fields changed; unknown fields raise ``ValueError``."""
@@ -124,6 +141,9 @@ _QUICK = _PAPER.replace(
     batch_sizes=(16, 32, 64),
     eval_batch_size=512,
     num_workers=0,
+    # CMC's 16384 negatives exceed digits' 1,293 training images; 512 keeps RepDistiller's ratio of
+    # negatives to data (16384 of 50,000 CIFAR images) within a factor of 1.2.
+    method_params={"cmc": {"nce_k": 512}},
 )
 
 _SMOKE = _QUICK.replace(
@@ -138,6 +158,7 @@ _SMOKE = _QUICK.replace(
     batch_sizes=(8, 16),
     max_batches=3,
     eval_batch_size=64,
+    method_params={"cmc": {"nce_k": 16}},
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_SMOKE, _QUICK, _PAPER)}

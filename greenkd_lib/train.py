@@ -1,6 +1,7 @@
-"""One training loop for teachers (cross-entropy) and students (KD with a temperature policy).
+"""One training loop for every registered distillation method (``greenkd_lib.distill.methods``).
 
-Every epoch is checkpointed through the run store, so an interrupted run resumes where it
+The loop keeps what methods share: data, device, schedule, checkpoint and resume, carbon, FLOPs,
+progress bar and the NaN check; the method says what one step trains. Every epoch is checkpointed through the run store, so an interrupted run resumes where it
 stopped and repeats exactly the numbers an uninterrupted run would give (CPU, same seed).
 """
 
@@ -16,14 +17,15 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from . import data as data_mod
 from . import paths
 from . import models
-from .carbon import CarbonMeter, Footprint, to_paper_units, training_flops
+from .carbon import CarbonMeter, Footprint, to_gflops_millions
 from .config import RunConfig
-from .distill import TemperaturePolicy, kd_loss, policy_from_config
+from .distill.kd import sum_terms
+from .distill.methods import DistillationMethod, Setup, get_method
 from .evaluate import predict
 from .runs import Run, RunStore
 
@@ -105,11 +107,16 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
 _FROZEN: dict[tuple, tuple[torch.nn.Module, int]] = {}
 
 
-def _frozen_teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle) -> tuple[torch.nn.Module, int]:
-    """The teacher of ``cfg`` frozen for inference, and its forward FLOPs per image."""
+def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
+             scriptable: bool) -> tuple[torch.nn.Module, int]:
+    """The teacher of ``cfg`` for inference (frozen TorchScript where the method allows), and its
+    forward FLOPs per image."""
     # Loaded on every run, cached or not: building the architecture draws from the global RNG, and a
     # run's random stream (dropout) must not depend on what its worker trained before.
     teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size)
+    teacher.requires_grad_(False)
+    if not scriptable:  # the method hooks its layers
+        return teacher.to(memory_format=torch.channels_last), models.forward_flops(teacher, bundle.image_size)
     run = store.run(cfg.teacher.to_dict())
     weights = run.weights_dir / "best.pt"
     stamp = weights.stat().st_mtime_ns if weights.exists() else None  # a re-trained teacher is a new key
@@ -122,8 +129,29 @@ def _frozen_teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle) 
     return _FROZEN[key]
 
 
-def _policy(cfg: RunConfig) -> TemperaturePolicy | None:
-    return policy_from_config(cfg.temperature) if cfg.method == "kd" else None
+class _WithIndex(Dataset):
+    """A data set whose items also carry their index (a memory-bank slot)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i]
+        return x, y, i
+
+
+def _optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
+    """SGD with the run's recipe and its warm-up/step schedule, for any set of parameters."""
+
+    def make(params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                    nesterov=False, foreach=True)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
+
+    return make
 
 
 def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | None = None,
@@ -131,20 +159,25 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     """Train (or resume) the run named by ``cfg``; return its result (the store writes it)."""
     dev = pick_device(device)
     bundle = _load_data(cfg, data_root)
+    method_cls = get_method(cfg.method)
     _seed_everything(cfg.seed)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
     model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=torch.channels_last)
-    teacher, teacher_flops = _frozen_teacher(cfg, store, dev, bundle) if cfg.teacher else (None, 0)
-    policy = _policy(cfg)
+    teacher, teacher_flops = (_teacher(cfg, store, dev, bundle, method_cls.scriptable_teacher) if cfg.teacher
+                              else (None, 0))
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay, nesterov=False, foreach=True)
     steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
     if cfg.max_batches:
         steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
+    make_optimizer = _optimizer_factory(cfg, steps_per_epoch)
+    method = method_cls(cfg, Setup(student=model, teacher=teacher, num_classes=bundle.num_classes,
+                                   image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
+                                   make_optimizer=make_optimizer))
+    optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
+    train_set = _WithIndex(bundle.train) if method.needs_indices else bundle.train
 
     student_flops = models.forward_flops(model, bundle.image_size)
+    flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
     eval_loaders = {split: DataLoader(getattr(bundle, split), batch_size=cfg.eval_batch_size, shuffle=False)
                     for split in ("val", "test")}
     eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
@@ -155,8 +188,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        if policy is not None:
-            policy.load_state_dict(ckpt["policy"])
+        # Checkpoints from before methods were plug-ins hold the policy alone.
+        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
         torch.set_rng_state(ckpt["torch_rng"])
         np.random.set_state(ckpt["numpy_rng"])
         random.setstate(ckpt["python_rng"])
@@ -169,17 +202,20 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     meter.start()
     try:
         for epoch in range(state["epoch"], cfg.epochs):
-            loss_sum, taus, seen = _train_epoch(cfg, epoch, model, teacher, policy, optimizer, scheduler,
-                                                bundle.train, dev, steps_per_epoch, bar)
+            loss_sum, terms, seen = _train_epoch(cfg, epoch, model, method, optimizer, scheduler, train_set, dev,
+                                                 steps_per_epoch, bar)
+            taus = method.taus
             val_acc = predict(model, eval_loaders["val"], dev).accuracy
             test_acc = predict(model, eval_loaders["test"], dev).accuracy
             footprint = prior + meter.read()
             state["samples_seen"] += seen
             state["eval_samples"] += eval_samples_per_epoch
-            flops = training_flops(student_flops, state["samples_seen"], teacher_flops, state["eval_samples"])
+            # The evaluated model is the student: one forward per evaluated sample.
+            flops = flops_per_sample * state["samples_seen"] + student_flops * state["eval_samples"]
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / max(seen, 1),
+                **{f"loss_{name}": total / max(seen, 1) for name, total in terms.items()},
                 "val_acc": val_acc,
                 "test_acc": test_acc,
                 "lr": optimizer.param_groups[0]["lr"],
@@ -197,7 +233,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                 state.update(best_val_acc=val_acc, best_epoch=epoch + 1, test_at_best_val=test_acc)
                 run.save_weights(model.state_dict(), "best")
             state.update(epoch=epoch + 1, footprint=footprint)
-            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, policy, state), epoch + 1)
+            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
             run.write_history(state["history"])
             bar.set_postfix_str(f"loss {row['train_loss']:.3f} val {val_acc:.1f}% test {test_acc:.1f}%")
     finally:
@@ -205,7 +241,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
         bar.close()
     run.save_weights(model.state_dict(), "final")
     # The footprint is the one at the last checkpoint, so that a resumed run is the sum of its parts.
-    return _result(cfg, bundle, model, state, student_flops, teacher_flops, dev)
+    return _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
 
 
 def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
@@ -214,14 +250,14 @@ def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
             "samples_seen": 0, "eval_samples": 0, "footprint": Footprint.zero(intensity)}
 
 
-def _checkpoint(model, optimizer, scheduler, policy, state: dict[str, Any]) -> dict[str, Any]:
+def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, state: dict[str, Any]) -> dict[str, Any]:
     saved = dict(state)
     saved["footprint"] = state["footprint"].to_dict()
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "policy": policy.state_dict() if policy is not None else None,
+        "method": method.state_dict(),  # its policy, heads, memory bank, peer network, RNG...
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
@@ -229,41 +265,30 @@ def _checkpoint(model, optimizer, scheduler, policy, state: dict[str, Any]) -> d
     }
 
 
-def _train_epoch(cfg: RunConfig, epoch: int, model, teacher, policy, optimizer, scheduler, train_set, dev,
-                 steps_per_epoch: int, bar) -> tuple[float, list[float], int]:
+def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler, train_set,
+                 dev, steps_per_epoch: int, bar) -> tuple[float, dict[str, float], int]:
+    """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen."""
     model.train()
-    if policy is not None:
-        policy.new_epoch()
+    method.new_epoch()
     # The shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator,
                         drop_last=False, pin_memory=dev.type == "cuda")
     losses: list[torch.Tensor] = []
-    taus: list[float] = []
+    term_sums: dict[str, list[torch.Tensor]] = {}
     seen = shown = 0
-    for step, (x, y) in enumerate(loader):
+    for step, batch in enumerate(loader):
         if step >= steps_per_epoch:
             break
+        x, y, *rest = batch
+        index = rest[0] if rest else None
         x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(dev, non_blocking=True)
-        logits = model(x)
-        if teacher is None:
-            loss = F.cross_entropy(logits, y)
-        else:
-            tau = policy.sample(len(x))
-            with torch.no_grad():
-                teacher_logits = teacher(x)
-            if isinstance(tau, torch.Tensor):
-                taus.extend(tau.tolist())
-                tau = tau.to(dev)
-            else:
-                taus.append(float(tau))
-            loss = kd_loss(logits, teacher_logits, y, tau, alpha=cfg.alpha, reduction=cfg.kd_reduction)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        terms = {name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}
         scheduler.step()
-        losses.append(loss.detach() * len(x))
+        losses.append(sum_terms(terms, like=x) * len(x))
+        for name, value in terms.items():
+            term_sums.setdefault(name, []).append(value * len(x))
         seen += len(x)
         if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
             _check_finite(losses, epoch)
@@ -271,7 +296,7 @@ def _train_epoch(cfg: RunConfig, epoch: int, model, teacher, policy, optimizer, 
             shown = len(losses)
     _check_finite(losses, epoch)
     total = float(torch.stack(losses).sum()) if losses else 0.0
-    return total, taus, seen
+    return total, {name: float(torch.stack(v).sum()) for name, v in term_sums.items()}, seen
 
 
 def _check_finite(losses: list[torch.Tensor], epoch: int) -> None:
@@ -310,7 +335,7 @@ def _progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enable
 
 
 def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops: int, teacher_flops: int,
-            dev: torch.device) -> dict[str, Any]:
+            flops_per_sample: int, dev: torch.device) -> dict[str, Any]:
     history = state["history"]
     footprint = state["footprint"]
     best_test = max(history, key=lambda r: r["test_acc"]) if history else None
@@ -329,8 +354,11 @@ def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops:
             "images_per_s": state["samples_seen"] / train_s if train_s > 0 else float("nan"),
         },
         "footprint": footprint.to_dict(),
-        "flops": {"total": int(total_flops), "pflops": total_flops / 1e15, "paper_units": to_paper_units(total_flops),
+        "method": cfg.method,
+        "flops": {"total": int(total_flops), "pflops": total_flops / 1e15,
+                  "gflops_millions": to_gflops_millions(total_flops),
                   "student_forward": int(student_flops), "teacher_forward": int(teacher_flops),
+                  "train_per_sample": int(flops_per_sample),
                   "samples_seen": state["samples_seen"], "eval_samples": state["eval_samples"]},
         "epochs": state["epoch"],
         "model": {"name": cfg.model, "num_classes": bundle.num_classes, "image_size": bundle.image_size,

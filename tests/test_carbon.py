@@ -11,7 +11,7 @@ import time
 import pytest
 
 from greenkd_lib.carbon import (DISTURBED_OTHER_LOAD, PAPER_CARBON_INTENSITY, CarbonMeter, Footprint,
-                                measure_inference, measurement_mode, to_paper_units, training_flops)
+                                measure_inference, measurement_mode, to_gflops_millions, training_flops)
 from greenkd_lib.carbon import meter as meter_module
 
 
@@ -434,12 +434,12 @@ def test_training_flops_rejects_bad_counts(kwargs, message):
         training_flops(**kwargs)
 
 
-def test_to_paper_units():
-    assert to_paper_units(6.42e15) == pytest.approx(6.42)
-    assert to_paper_units(training_flops(10**9, 10**6)) == pytest.approx(3.0)
+def test_to_gflops_millions():
+    assert to_gflops_millions(6.42e15) == pytest.approx(6.42)
+    assert to_gflops_millions(training_flops(10**9, 10**6)) == pytest.approx(3.0)
     for bad in (-1.0, float("inf"), "1e15"):
         with pytest.raises(ValueError):
-            to_paper_units(bad)
+            to_gflops_millions(bad)
 
 
 # -- inference -------------------------------------------------------------------------------------

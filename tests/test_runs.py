@@ -26,7 +26,7 @@ def result_of(epochs: int = 3) -> dict:
         "metrics": {"test_acc": 0.91},
         "footprint": {"energy_kwh": 0.002, "co2_g": 0.58842, "duration_s": 12.5, "mode": "estimate",
                       "detail": "CPU TDP x load + RAM model", "carbon_intensity": 294.21},
-        "flops": {"total": 6.42e15, "pflops": 6.42, "paper_units": 6.42},
+        "flops": {"total": 6.42e15, "pflops": 6.42, "gflops_millions": 6.42},
         "epochs": epochs,
     }
 

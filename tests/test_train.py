@@ -52,7 +52,7 @@ def _check_result(result: dict, epochs: int) -> None:
         assert fp["co2_g"] == pytest.approx(fp["energy_kwh"] * fp["carbon_intensity"], rel=1e-6)
     assert fp["duration_s"] > 0
     assert result["flops"]["total"] > 0
-    assert result["flops"]["paper_units"] == pytest.approx(result["flops"]["total"] / 1e15)
+    assert result["flops"]["gflops_millions"] == pytest.approx(result["flops"]["total"] / 1e15)
     assert result["epochs"] == epochs
     assert result["versions"]["torch"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import operator
 
-__all__ = ["BACKWARD_FACTOR", "PAPER_FLOP_UNIT", "training_flops", "to_paper_units"]
+__all__ = ["BACKWARD_FACTOR", "PAPER_FLOP_UNIT", "training_flops", "to_gflops_millions"]
 
 BACKWARD_FACTOR = 2
 """Backward FLOPs per forward FLOP."""
@@ -55,7 +55,7 @@ def training_flops(student_forward: int, train_samples: int, teacher_forward: in
     return (1 + BACKWARD_FACTOR) * student * samples + teacher * samples + per_eval * n_eval
 
 
-def to_paper_units(flops: float) -> float:
+def to_gflops_millions(flops: float) -> float:
     """FLOPs in the paper's "GFLOPs (M)" (10^15 FLOPs): 6.42 for a 6.42e15-FLOP procedure."""
     if isinstance(flops, bool) or not isinstance(flops, (int, float)) and not hasattr(flops, "__float__"):
         raise ValueError(f"flops must be a number, got {flops!r}")
