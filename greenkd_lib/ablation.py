@@ -190,14 +190,26 @@ def measure_gradients(lab: Any, run_hash: str, taus: Iterable[float], batches: i
 
     ``reductions``: default the run's own KL reduction, then the other one. Returns the rows of
     ``gradient_sizes`` with a column ``state`` ("at initialisation" or "trained"), first.
+
+    The measurement is deterministic, so it is kept beside the run (``analysis/gradients-<key>.csv``)
+    and read back on the next call with the same arguments: a re-run of notebook 13 skips it.
     """
+    from .runs.atomic import atomic_write_text
+    from .runs.hashing import config_hash
     from .train import load_model
 
-    cfg = RunConfig.from_dict(lab.store.run_by_hash(run_hash).config)
+    run = lab.store.run_by_hash(run_hash)
+    cfg = RunConfig.from_dict(run.config)
     if cfg.method != "kd" or cfg.teacher is None:
         raise ValueError(f"run {run_hash} ({cfg.label}) is not a KD run; pass the hash of a KD student")
     reductions = ([cfg.kd_reduction, other_reduction(cfg.kd_reduction)] if reductions is None
                   else list(reductions))
+    taus = [float(t) for t in taus]
+    key = config_hash({"taus": taus, "batches": int(batches), "reductions": reductions, "seed": int(seed),
+                       "weights": run.result()["finished_at"] if run.result() else None})
+    cached = run.dir / "analysis" / f"gradients-{key}.csv"
+    if cached.exists():
+        return pd.read_csv(cached)
     teacher = load_model(cfg.teacher, lab.store, "best", "cpu")
     trained = lab.model(run_hash)
     data = lab.data()
@@ -208,7 +220,9 @@ def measure_gradients(lab: Any, run_hash: str, taus: Iterable[float], batches: i
         sizes = gradient_sizes(model, teacher, chosen, taus, cfg.alpha, reductions)
         sizes.insert(0, "state", state)
         tables.append(sizes)
-    return pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
+    atomic_write_text(cached, table.to_csv(index=False))
+    return pd.read_csv(cached)  # the same dtypes whether measured now or read back
 
 
 def gradient_summary(sizes: pd.DataFrame, policies: Mapping[str, StochasticTemperature | Mapping[str, Any]],

@@ -167,17 +167,36 @@ class Lab:
                       params: dict[str, Any] | None = None) -> pd.DataFrame:
         """The paper's method: a fresh random tau for every batch (or epoch / sample), one training
         of the distillation ``method``."""
+        return self._rows(self._stochastic_configs(low, high, per, integer, distribution, student, teacher, seeds,
+                                                   batch_size, method, params))
+
+    def _stochastic_configs(self, low, high, per, integer, distribution, student, teacher, seeds, batch_size,
+                            method, params) -> list[tuple[RunConfig, dict[str, Any]]]:
         seeds = self.profile.seeds if seeds is None else tuple(seeds)
         low = self.profile.tau_low if low is None else low
         high = self.profile.tau_high if high is None else high
+        configs = []
+        for s in seeds:
+            policy = StochasticTemperature(low, high, integer=integer, per=per, distribution=distribution,
+                                           seed=s).config()
+            configs.append((self.kd_config(policy, student, teacher, s, batch_size, method, params),
+                            {"method": "ours"}))
+        return configs
 
-        def configs():
-            for s in seeds:
-                policy = StochasticTemperature(low, high, integer=integer, per=per, distribution=distribution,
-                                               seed=s).config()
-                yield self.kd_config(policy, student, teacher, s, batch_size, method, params), {"method": "ours"}
-
-        return self._rows(configs())
+    def tuned_and_ours(self, method: str = "kd", grid: Iterable[float] | None = None, student: str | None = None,
+                       teacher: str | None = None, seeds: Iterable[int] | None = None,
+                       params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Table 4's pair for one objective: tuned KD over the grid (one row per seed) and ours
+        (stochastic tau per batch), all their runs trained side by side."""
+        grid = self.profile.tau_grid if grid is None else tuple(grid)
+        _check_grid(grid)
+        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        ours = self._stochastic_configs(None, None, "batch", True, "uniform", student, teacher, seeds, None,
+                                        method, params)
+        self.run_all([self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
+                      for t in grid for s in seeds] + [cfg for cfg, _ in ours])
+        return pd.concat([self.tuned_kd(grid, student, teacher, seeds, method, params), self._rows(ours)],
+                         ignore_index=True)
 
     # -- reading back --------------------------------------------------------------------------
     def history(self, run_hash: str) -> pd.DataFrame:

@@ -108,25 +108,26 @@ _FROZEN: dict[tuple, tuple[torch.nn.Module, int]] = {}
 
 
 def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
-             scriptable: bool) -> tuple[torch.nn.Module, int]:
-    """The teacher of ``cfg`` for inference (frozen TorchScript where the method allows), and its
-    forward FLOPs per image."""
+             with_features: bool) -> tuple[torch.nn.Module, int, int | None]:
+    """The teacher of ``cfg`` frozen for inference, its forward FLOPs per image, and (``with_features``:
+    the frozen teacher returns logits and penultimate features) the features' width."""
     # Loaded on every run, cached or not: building the architecture draws from the global RNG, and a
     # run's random stream (dropout) must not depend on what its worker trained before.
     teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size)
     teacher.requires_grad_(False)
-    if not scriptable:  # the method hooks its layers
-        return teacher.to(memory_format=torch.channels_last), models.forward_flops(teacher, bundle.image_size)
+    dim = models.feature_dim(teacher) if with_features else None
     run = store.run(cfg.teacher.to_dict())
     weights = run.weights_dir / "best.pt"
     stamp = weights.stat().st_mtime_ns if weights.exists() else None  # a re-trained teacher is a new key
-    key = (str(store.root.resolve()), run.hash, stamp, str(dev), bundle.num_classes, bundle.image_size)
+    key = (str(store.root.resolve()), run.hash, stamp, str(dev), bundle.num_classes, bundle.image_size, with_features)
     if key not in _FROZEN:
         flops = models.forward_flops(teacher, bundle.image_size)  # counted on the eager model
-        frozen = models.frozen_for_inference(teacher.to(memory_format=torch.channels_last), bundle.image_size)
+        teacher = teacher.to(memory_format=torch.channels_last)
+        frozen = models.frozen_for_inference(models.WithFeatures(teacher) if with_features else teacher,
+                                             bundle.image_size)
         _FROZEN.clear()  # one at a time: a ResNet18 is 45 MB
         _FROZEN[key] = (frozen, flops)
-    return _FROZEN[key]
+    return (*_FROZEN[key], dim)
 
 
 class _WithIndex(Dataset):
@@ -163,14 +164,15 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     _seed_everything(cfg.seed)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
     model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=torch.channels_last)
-    teacher, teacher_flops = (_teacher(cfg, store, dev, bundle, method_cls.scriptable_teacher) if cfg.teacher
-                              else (None, 0))
+    teacher, teacher_flops, teacher_dim = (_teacher(cfg, store, dev, bundle, method_cls.teacher_features)
+                                           if cfg.teacher else (None, 0, None))
 
     steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
     if cfg.max_batches:
         steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
     make_optimizer = _optimizer_factory(cfg, steps_per_epoch)
-    method = method_cls(cfg, Setup(student=model, teacher=teacher, num_classes=bundle.num_classes,
+    method = method_cls(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=teacher_dim,
+                                   num_classes=bundle.num_classes,
                                    image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
                                    make_optimizer=make_optimizer))
     optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])

@@ -151,3 +151,10 @@ def test_measure_gradients_on_a_smoke_run_starts_from_the_run_s_own_initial_weig
     np.testing.assert_allclose(mean, batchmean / data.num_classes, rtol=1e-5)
     with pytest.raises(ValueError, match="not a KD run"):
         measure_gradients(lab, lab.teacher()["hash"].iloc[0], [1.0])
+
+    # Kept beside the run: the same call reads it back, other arguments measure again.
+    cached = list((lab.store.run_by_hash(run_hash).dir / "analysis").glob("gradients-*.csv"))
+    assert len(cached) == 1
+    pd.testing.assert_frame_equal(measure_gradients(lab, run_hash, [1.0, 2.0, 4.0], batches=1), sizes)
+    assert len(measure_gradients(lab, run_hash, [1.0, 2.0], batches=1)) == 2 * 2 * 2
+    assert len(list(cached[0].parent.glob("gradients-*.csv"))) == 2

@@ -38,3 +38,20 @@ def test_a_model_that_cannot_be_traced_stays_eager(monkeypatch):
     model = _trained_like("shufflenetv2")
     assert models.frozen_for_inference(model, 12) is model
     assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_a_teacher_with_features_freezes_and_returns_what_its_hook_reads():
+    """CMC's teacher: frozen like any teacher, its penultimate features an output of the traced graph."""
+    for name in ("resnet18", "shufflenetv2"):
+        eager = _trained_like(name)
+        hooked = models.PenultimateFeatures(eager)
+        frozen = models.frozen_for_inference(models.WithFeatures(_trained_like(name).to(
+            memory_format=torch.channels_last)), 12)
+        assert isinstance(frozen, torch.jit.ScriptModule)
+        for batch in (1, 7):
+            x = torch.randn(batch, 3, 12, 12)
+            with torch.no_grad():
+                logits, features = frozen(x.contiguous(memory_format=torch.channels_last))
+                torch.testing.assert_close(logits, eager(x), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(features, hooked.take(), rtol=1e-4, atol=1e-4)
+            assert features.shape == (batch, models.feature_dim(eager))

@@ -105,3 +105,21 @@ def test_a_wrong_papermill_parameter_fails_with_a_clear_message(tmp_path):
         papermill.execute_notebook(str(table2), str(tmp_path / "out.ipynb"), parameters={"profile": "quik"},
                                    cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
     assert "unknown profile 'quik'" in err.value.evalue and "quick" in err.value.evalue
+
+
+@pytest.mark.slow
+def test_table4_rows_are_written_in_the_papers_columns(smoke_batch):
+    """The output contract: measured Table 4 rows as CSV in the columns of the paper's table4.csv."""
+    import pandas as pd
+
+    from greenkd_lib import paper
+
+    _, root = smoke_batch
+    measured = pd.read_csv(root / "tables" / "table4_measured.csv")
+    assert list(measured.columns[: len(paper.table4().columns)]) == list(paper.table4().columns)
+    assert set(zip(measured["loss"], measured["method"])) == {
+        (loss, method) for loss in ("HKD", "CMC", "DML") for method in ("tuned", "ours")}
+    assert (measured["gflops_millions"] > 0).all() and measured["score_mean"].between(0, 100).all()
+    # DML trains two networks: one of its trainings costs more than one HKD training.
+    ours = measured[measured["method"] == "ours"].set_index("loss")
+    assert ours.loc["DML", "gflops_millions"] > ours.loc["HKD", "gflops_millions"]

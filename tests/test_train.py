@@ -90,16 +90,16 @@ def test_students_with_both_policies(store, teacher):
 
 @pytest.mark.parametrize("reduction", ["mean", "batchmean"])
 def test_the_configs_reduction_reaches_the_kd_loss(store, teacher, monkeypatch, reduction):
-    import greenkd_lib.train as train_module
+    import greenkd_lib.distill.methods.hinton as hinton
 
     seen = []
-    real = train_module.kd_loss
+    real = hinton.kd_terms
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("reduction"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "kd_loss", spy)
+    monkeypatch.setattr(hinton, "kd_terms", spy)
     cfg = student_config(SMOKE.replace(kd_reduction=reduction), "mobilenetv2", teacher[0],
                          FixedTemperature(3).config(), seed=0)
     assert cfg.kd_reduction == reduction

@@ -20,11 +20,13 @@ from . import resnet as _resnet
 from . import shufflenetv2 as _shufflenetv2
 from . import vgg as _vgg
 from . import wrn as _wrn
+from .features import PenultimateFeatures, WithFeatures, feature_dim
 from .inference import frozen_for_inference
 from .measure import count_parameters, forward_flops, latency_ms, model_size_bytes
 
 __all__ = ["MODELS", "UnknownModelError", "build", "canonical_name", "gradcam_layer", "count_parameters", "forward_flops",
-           "model_size_bytes", "latency_ms", "MIN_IMAGE_SIZE", "frozen_for_inference"]
+           "model_size_bytes", "latency_ms", "MIN_IMAGE_SIZE", "frozen_for_inference", "PenultimateFeatures",
+           "WithFeatures", "feature_dim"]
 
 # name -> (builder(num_classes), Grad-CAM candidate blocks deepest first, smallest image size)
 _REGISTRY: dict[str, tuple[Callable[[int], nn.Module], Callable[[nn.Module], list[nn.Module]], int]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PenultimateFeatures"]
+__all__ = ["PenultimateFeatures", "WithFeatures", "feature_dim"]
 
 
 def _head(model: nn.Module) -> tuple[nn.Module, int]:
@@ -45,3 +45,26 @@ class PenultimateFeatures:
 
     def remove(self) -> None:
         self._handle.remove()
+
+
+def feature_dim(model: nn.Module) -> int:
+    """The width of ``model``'s penultimate features (the input of its classifier head)."""
+    return _head(model)[1]
+
+
+class WithFeatures(nn.Module):
+    """``model`` whose forward returns ``(logits, penultimate features)``.
+
+    The features still come from the forward hook; since they are computed inside the forward,
+    tracing records them as an output, so a teacher of a feature-based method (CMC) can be frozen
+    for inference like any other teacher.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._features = PenultimateFeatures(model)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)
+        return logits, self._features.take()

@@ -45,6 +45,7 @@ class Setup:
 
     student: nn.Module
     teacher: nn.Module | None  # frozen, eval mode; None for methods without a teacher
+    teacher_feature_dim: int | None  # width of the teacher's features, for methods that ask for them
     num_classes: int
     image_size: int
     train_size: int  # samples in the training split (a memory bank has one slot per sample)
@@ -62,8 +63,8 @@ class DistillationMethod:
     uses_temperature: ClassVar[bool] = False  # a KD temperature policy (fixed or stochastic tau)
     uses_alpha: ClassVar[bool] = False  # weighs CE and KD with the run's alpha (Hinton KD)
     needs_indices: ClassVar[bool] = False  # batches carry each sample's index in the training set
-    # The teacher may be a frozen TorchScript copy; a method that hooks its features needs eager.
-    scriptable_teacher: ClassVar[bool] = True
+    # The teacher returns (logits, penultimate features) instead of logits.
+    teacher_features: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}  # the method's own parameters and their defaults
 
     def __init__(self, cfg: "RunConfig", setup: Setup) -> None:

@@ -31,7 +31,7 @@ class ContrastiveKD(DistillationMethod):
     needs_teacher = True
     uses_temperature = True
     needs_indices = True
-    scriptable_teacher = False  # its features are read with a hook
+    teacher_features = True  # the teacher returns (logits, penultimate features)
     # RepDistiller's CRD+KD recipe (-r 1 -a 1 -b 0.8, K 16384); profiles lower nce_k for small data.
     defaults = {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07, "nce_m": 0.5,
                 "ce_weight": 1.0, "kd_weight": 1.0, "crd_weight": 0.8}
@@ -55,11 +55,11 @@ class ContrastiveKD(DistillationMethod):
                              f"but {cfg.dataset} has {setup.train_size}: pass method_params={{'nce_k': n}} "
                              f"with n <= {setup.train_size - 1}")
         self.student_features = PenultimateFeatures(self.student)
-        self.teacher_features = PenultimateFeatures(self.teacher)
+        self.teacher_dim = setup.teacher_feature_dim
         self.generator = torch.Generator().manual_seed(cfg.seed)  # memory init and negatives
         self.heads = nn.ModuleDict({
             "student": Embedding(self.student_features.dim, p["feat_dim"]),
-            "teacher": Embedding(self.teacher_features.dim, p["feat_dim"]),
+            "teacher": Embedding(self.teacher_dim, p["feat_dim"]),
         }).to(self.device)
         self.memory = ContrastMemory(p["feat_dim"], setup.train_size, p["nce_k"], p["nce_t"], p["nce_m"],
                                      self.generator).to(self.device)
@@ -76,8 +76,7 @@ class ContrastiveKD(DistillationMethod):
         student_features = self.student_features.take()
         tau = self.temperature(len(x))
         with torch.no_grad():
-            teacher_logits = self.teacher(x)
-            teacher_features = self.teacher_features.take()
+            teacher_logits, teacher_features = self.teacher(x)
         negatives = self.memory.negatives(index, self.generator)
         scores_s, scores_t = self.memory(self.heads["student"](student_features),
                                          self.heads["teacher"](teacher_features), index.to(self.device), negatives)
@@ -90,7 +89,7 @@ class ContrastiveKD(DistillationMethod):
 
     def train_flops_per_sample(self, student_forward: int, teacher_forward: int) -> int:
         p = self.params
-        heads = 2 * p["feat_dim"] * (self.student_features.dim + self.teacher_features.dim)  # multiply-adds x 2
+        heads = 2 * p["feat_dim"] * (self.student_features.dim + self.teacher_dim)  # multiply-adds x 2
         # Scores against 1 + K memory slots per side, forward and backward (to the embedding only).
         contrast = 2 * (2 * (1 + p["nce_k"]) * p["feat_dim"]) * 2
         return super().train_flops_per_sample(student_forward, teacher_forward) + 3 * heads + contrast
