@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from .models import canonical_name
-from .profiles import Profile, TrainingKnobs
+from .profiles import RUN_RULES, Profile, TrainingKnobs, check_fields, check_image_size, checked
 
 __all__ = ["RunConfig", "CarbonSettings", "teacher_config", "student_config", "method_config"]
 
@@ -17,6 +19,21 @@ class CarbonSettings:
 
     country: str | None = None
     carbon_intensity: float | None = None  # g CO2 / kWh
+
+    def __post_init__(self) -> None:
+        # The full country check (codecarbon's data) is Lab's: a stored config is only read here.
+        if self.country is not None and not (isinstance(self.country, str) and len(self.country.strip()) == 3
+                                             and self.country.strip().isalpha()):
+            raise ValueError(f"country must be a 3-letter ISO 3166 code, got {self.country!r}; "
+                             "e.g. country='FRA', or carbon_intensity=<g CO2/kWh> instead")
+        if self.carbon_intensity is not None:
+            c = self.carbon_intensity
+            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 0:
+                raise ValueError(f"carbon_intensity must be a finite number of g CO2/kWh >= 0, got {c!r}; "
+                                 "e.g. carbon_intensity=294.21 (the paper's), or country='FRA' instead")
+        if self.country is not None and self.carbon_intensity is not None:
+            raise ValueError(f"give country or carbon_intensity, not both; got country={self.country!r} and "
+                             f"carbon_intensity={self.carbon_intensity!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,8 +60,9 @@ class RunConfig(TrainingKnobs):
     def __post_init__(self) -> None:
         from .distill.methods import get_method
 
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1 (got {self.epochs}, {self.batch_size})")
+        self.validate()
+        check_fields(self, RUN_RULES)  # the training knobs are validate()'s
+        check_image_size(self.image_size, [self.model])
         get_method(self.method).check_config(self)  # an unknown name lists the registered ones
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,8 +95,9 @@ class RunConfig(TrainingKnobs):
 def _common(profile: Profile, dataset: str, seed: int, carbon: CarbonSettings, batch_size: int | None) -> dict:
     knobs = profile.training_knobs()
     if batch_size is not None:
-        knobs["batch_size"] = int(batch_size)
-    return dict(knobs, dataset=dataset, seed=int(seed), carbon=carbon, profile=profile.name)
+        knobs["batch_size"] = int(checked("batch_size", batch_size))  # 2.5 must not become 2
+    return dict(knobs, dataset=dataset, seed=int(checked("seed", seed)), carbon=carbon,
+                profile=profile.name)
 
 
 def teacher_config(profile: Profile, model: str, dataset: str, seed: int,

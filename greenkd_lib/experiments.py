@@ -22,7 +22,7 @@ from .config import CarbonSettings, RunConfig, method_config, teacher_config
 from .distill import FixedTemperature, StochasticTemperature, policy_from_config
 from .distill.methods import get_method
 from .parallel import check_workers, default_workers, train_all
-from .profiles import Profile, get_profile
+from .profiles import Profile, checked, get_profile
 from .runs import RunStore
 from .train import get_or_run, load_model
 
@@ -45,11 +45,8 @@ class Lab:
                  device: str | None = None, country: str | None = None, carbon_intensity: float | None = None,
                  seeds: Iterable[int] | None = None, progress: bool = True, workers: int | None = None,
                  **overrides: Any) -> None:
-        if seeds is not None:
-            overrides["seeds"] = tuple(int(s) for s in seeds)
-            if not overrides["seeds"]:
-                raise ValueError("seeds is empty; give at least one seed, e.g. seeds=[0], or None for the profile's")
-        self.profile = get_profile(profile, **overrides)
+        # Every argument is checked here, before any run directory exists (the store makes them lazily).
+        self.profile = get_profile(profile, seeds=seeds, **overrides)  # seeds=None: the profile's
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
         from .data import _canonical
 
@@ -57,6 +54,11 @@ class Lab:
         if country is None and carbon_intensity is None:
             carbon_intensity = PAPER_CARBON_INTENSITY
         self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
+        if country is not None:
+            from .carbon.meter import _check_country
+
+            _check_country(country)  # codecarbon's offline data must know it, or the first run fails
+        _check_device(device)
         # Resolved against the project, not the cwd: a notebook runs from notebooks/.
         self.data_root = paths.data_root(data_root)
         self.store = RunStore(runs_root if runs_root is not None else paths.runs_root(output_root))
@@ -100,6 +102,10 @@ class Lab:
         return method_config(self.profile, spec.name, student or self.profile.students[0], self.dataset, seed,
                              temperature=policy_config, params=params, carbon=self.carbon, batch_size=batch_size)
 
+    def _seeds(self, seeds: Iterable[int] | None) -> tuple[int, ...]:
+        """The ``seeds`` argument of an experiment, checked; None: the profile's."""
+        return self.profile.seeds if seeds is None else checked("seeds", seeds)
+
     # -- running -------------------------------------------------------------------------------
     def run(self, cfg: RunConfig) -> dict[str, Any]:
         """The finished result of ``cfg`` (trained now if the store does not have it)."""
@@ -123,12 +129,12 @@ class Lab:
     # -- the experiments -----------------------------------------------------------------------
     def teacher(self, model: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
         """The teacher trained with cross-entropy, one row per seed."""
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        seeds = self._seeds(seeds)
         return self._rows((self.teacher_config(model, s), {"method": "teacher"}) for s in seeds)
 
     def student_from_scratch(self, student: str | None = None, seeds: Iterable[int] | None = None) -> pd.DataFrame:
         """The student trained alone with cross-entropy (no teacher), one row per seed."""
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        seeds = self._seeds(seeds)
         model = student or self.profile.students[0]
         return self._rows((teacher_config(self.profile, model, self.dataset, s, self.carbon), {"method": "scratch"})
                           for s in seeds)
@@ -137,7 +143,7 @@ class Lab:
            seeds: Iterable[int] | None = None, method: str = "kd",
            params: dict[str, Any] | None = None) -> pd.DataFrame:
         """KD (or another distillation ``method``) at one fixed temperature, one row per seed."""
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        seeds = self._seeds(seeds)
         policy = FixedTemperature(tau).config()
         return self._rows((self.kd_config(policy, student, teacher, s, method=method, params=params),
                            {"method": "kd", "tau": float(tau)}) for s in seeds)
@@ -146,9 +152,8 @@ class Lab:
                 seeds: Iterable[int] | None = None, method: str = "kd",
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         """One full training of ``method`` per tau of the grid and per seed (Fig 3a)."""
-        grid = self.profile.tau_grid if grid is None else tuple(grid)
-        _check_grid(grid)
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        grid = self.profile.tau_grid if grid is None else checked("grid", grid, "tau_grid")
+        seeds = self._seeds(seeds)
         # The whole grid at once, so that its runs train side by side.
         self.run_all(self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
                      for t in grid for s in seeds)
@@ -172,7 +177,7 @@ class Lab:
 
     def _stochastic_configs(self, low, high, per, integer, distribution, student, teacher, seeds, batch_size,
                             method, params) -> list[tuple[RunConfig, dict[str, Any]]]:
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        seeds = self._seeds(seeds)
         low = self.profile.tau_low if low is None else low
         high = self.profile.tau_high if high is None else high
         configs = []
@@ -188,9 +193,8 @@ class Lab:
                        params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Table 4's pair for one objective: tuned KD over the grid (one row per seed) and ours
         (stochastic tau per batch), all their runs trained side by side."""
-        grid = self.profile.tau_grid if grid is None else tuple(grid)
-        _check_grid(grid)
-        seeds = self.profile.seeds if seeds is None else tuple(seeds)
+        grid = self.profile.tau_grid if grid is None else checked("grid", grid, "tau_grid")
+        seeds = self._seeds(seeds)
         ours = self._stochastic_configs(None, None, "batch", True, "uniform", student, teacher, seeds, None,
                                         method, params)
         self.run_all([self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
@@ -244,18 +248,27 @@ class Lab:
                     val_fraction=self.profile.val_fraction, subset=self.profile.subset, seed=0)
 
 
+def _check_device(device: str | torch.device | None) -> None:
+    """A device this machine has, or a clear error naming the choices."""
+    from .train import pick_device
+
+    try:
+        dev = pick_device(device)  # an absent CUDA raises ValueError naming the fix
+    except RuntimeError:  # torch's own, for a device name it does not know
+        raise ValueError(f"device must be None (the best available), 'auto', 'cpu', 'cuda', 'cuda:<index>' or 'mps', "
+                         f"got {device!r}; e.g. device='cpu'") from None
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ValueError(f"device {device!r} asked for, but MPS is not available here; use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                         "device(s); use 'cuda' or 'auto'")
+
+
 def _kd_methods() -> list[str]:
     from .distill.methods import method_names
 
     return [m for m in method_names() if get_method(m).uses_temperature]
-
-
-def _check_grid(grid: tuple[float, ...]) -> None:
-    if not grid:
-        raise ValueError("the tau grid is empty; give at least one temperature, e.g. grid=range(1, 21)")
-    bad = [t for t in grid if not t > 0]
-    if bad:
-        raise ValueError(f"every tau in the grid must be > 0, got {bad}")
 
 
 def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str, Any]) -> dict[str, Any]:

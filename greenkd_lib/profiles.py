@@ -4,9 +4,144 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
-__all__ = ["TrainingKnobs", "Profile", "PROFILES", "get_profile", "scaled_milestones"]
+__all__ = ["TrainingKnobs", "Profile", "PROFILES", "get_profile", "scaled_milestones", "checked", "check_fields",
+           "check_image_size", "KNOB_RULES", "PROFILE_RULES", "RUN_RULES"]
+
+
+# -- the rules every knob is checked against, in one place --------------------------------------
+# A rule: (accepts the value?, what it must be, an example value). Values are only checked, never
+# converted (but lists become tuples), so a valid config keeps its hash.
+Rule = tuple[Callable[[Any], bool], str, str]
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(low: int) -> Callable[[Any], bool]:
+    return lambda v: _is_int(v) and v >= low
+
+
+def _real(low: float = -math.inf, high: float = math.inf, *, open_low: bool = False,
+          open_high: bool = False) -> Callable[[Any], bool]:
+    return lambda v: (_is_real(v) and (v > low if open_low else v >= low)
+                      and (v < high if open_high else v <= high))
+
+
+def _optional(ok: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or ok(v)
+
+
+def _items(ok: Callable[[Any], bool], *, empty: bool = False, increasing: bool = False,
+           distinct: bool = False) -> Callable[[Any], bool]:
+    def accepts(v: object) -> bool:
+        if not isinstance(v, (tuple, list)) or (not v and not empty) or not all(ok(x) for x in v):
+            return False
+        if increasing and any(a >= b for a, b in zip(v, v[1:])):
+            return False
+        return not distinct or len(set(v)) == len(v)
+    return accepts
+
+
+def _kd_reductions() -> tuple[str, ...]:
+    from .distill.kd import REDUCTIONS  # lazily: torch
+
+    return REDUCTIONS
+
+
+KNOB_RULES: dict[str, Rule] = {
+    "image_size": (_optional(_int(1)), "None (the data set's size) or a whole number of pixels", "12"),
+    "subset": (_optional(_int(1)), "None (all samples) or a whole number >= 1", "96"),
+    "val_fraction": (_real(0, 1, open_low=True, open_high=True), "a number strictly between 0 and 1", "0.1"),
+    "epochs": (_int(1), "a whole number >= 1", "4"),
+    "batch_size": (_int(1), "a whole number >= 1", "32"),
+    # lr = 0 is allowed: it freezes the weights where training starts (a test of the initial weights uses it).
+    "lr": (_real(0), "a finite number >= 0", "0.025"),
+    "momentum": (_real(0, 1, open_high=True), "a number in [0, 1)", "0.9"),
+    "weight_decay": (_real(0), "a finite number >= 0", "0.0005"),
+    "warmup_epochs": (_real(0), "a finite number of epochs >= 0", "0.25"),
+    "milestones": (_items(_int(1), empty=True, increasing=True),
+                   "a list of strictly increasing whole epochs >= 1 (or [] for none)", "[3]"),
+    "gamma": (_real(0, open_low=True), "a finite number > 0", "0.2"),
+    "max_batches": (_optional(_int(1)), "None (every batch) or a whole number >= 1", "3"),
+    "eval_batch_size": (_int(1), "a whole number >= 1", "256"),
+}
+
+PROFILE_RULES: dict[str, Rule] = {
+    "name": (lambda v: isinstance(v, str) and bool(v), "a non-empty string", "'custom'"),
+    "dataset": (_optional(lambda v: isinstance(v, str)), "None or a data set name", "'digits'"),
+    "seeds": (_items(_int(0), distinct=True), "a non-empty list of distinct whole numbers >= 0", "[0, 1]"),
+    "tau_grid": (_items(_real(0, open_low=True)), "a non-empty list of finite numbers > 0", "[1, 4, 16]"),
+    "tau_low": (_real(0, open_low=True), "a finite number > 0", "2"),
+    "tau_high": (_real(0, open_low=True), "a finite number > 0", "20"),
+    "alpha": (_real(0, 1), "a number in [0, 1] (the weight of the KD term)", "0.95"),
+    "kd_reduction": (lambda v: v in _kd_reductions(), "'batchmean' (Hinton) or 'mean' (the authors')",
+                     "'batchmean'"),
+    "batch_sizes": (_items(_int(1)), "a non-empty list of whole numbers >= 1", "[16, 32, 64]"),
+    "teacher": (lambda v: isinstance(v, str), "a model name", "'resnet18'"),
+    "students": (_items(lambda v: isinstance(v, str)), "a non-empty list of model names",
+                 "['mobilenetv2', 'shufflenetv2']"),
+    "num_workers": (_int(0), "a whole number >= 0 (data loader processes)", "0"),
+    "method_params": (lambda v: isinstance(v, dict) and all(isinstance(p, dict) for p in v.values()),
+                      "a dict of method name -> dict of its parameters", "{'cmc': {'nce_k': 512}}"),
+}
+
+# The fields of one run beside its training knobs (greenkd_lib.config.RunConfig).
+RUN_RULES: dict[str, Rule] = {
+    "seed": (_int(0), "a whole number >= 0", "0"),
+    **{k: PROFILE_RULES[k] for k in ("alpha", "kd_reduction")},
+}
+
+
+def _fail(name: str, value: object, want: str, example: str, papermill: bool = True) -> ValueError:
+    fix = f"e.g. {name}={example}"
+    if papermill and isinstance(value, str) and example.startswith("["):
+        # papermill's -p passes text; a list needs its YAML option.
+        fix += f', or with papermill -y "{name}: {example}" (-p passes a string)'
+    return ValueError(f"{name} must be {want}, got {value!r}; {fix}")
+
+
+def checked(name: str, value: object, rule: str | None = None) -> Any:
+    """``value`` checked against the rule of knob ``rule`` (default ``name``); lists become tuples.
+
+    The error names ``name``, the value given and an example of a valid one.
+    """
+    ok, want, example = {**KNOB_RULES, **PROFILE_RULES, **RUN_RULES}[rule or name]
+    given = value
+    if example.startswith("[") and isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+        value = tuple(value)
+    if not ok(value):
+        # The papermill hint only where the name is a notebook parameter's, i.e. a knob's.
+        raise _fail(name, given, want, example, papermill=rule in (None, name))
+    return value
+
+
+def check_image_size(image_size: int | None, models: Iterable[str]) -> None:
+    """``image_size`` (None or checked already) large enough for each of ``models``; unknown models raise
+    the model registry's error, which lists the known ones."""
+    from .models import MIN_IMAGE_SIZE, canonical_name  # lazily: torch
+
+    names = list(dict.fromkeys(canonical_name(m) for m in models))
+    smallest = max(MIN_IMAGE_SIZE[m] for m in names)
+    if image_size is not None and image_size < smallest:
+        raise ValueError(f"image_size must be None or >= {smallest} for {', '.join(names)}, got {image_size!r}; "
+                         f"e.g. image_size={max(12, smallest)}")
+
+
+def check_fields(obj: object, rules: dict[str, Rule]) -> None:
+    """Check each field of ``obj`` that ``rules`` names."""
+    for name, (ok, want, example) in rules.items():
+        if not ok(getattr(obj, name)):
+            raise _fail(name, getattr(obj, name), want, example)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +165,10 @@ class TrainingKnobs:
     gamma: float
     max_batches: int | None = None  # cap on training batches per epoch (smoke)
     eval_batch_size: int = 256
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first knob out of its range, the value and a valid example."""
+        check_fields(self, KNOB_RULES)
 
     def training_knobs(self) -> dict[str, object]:
         """The :class:`TrainingKnobs` fields of this object, by name."""
@@ -60,8 +199,17 @@ class Profile(TrainingKnobs):
     # e.g. {"cmc": {"nce_k": 16384}}; a method's own defaults fill the rest.
     method_params: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field out of its range, the value and a valid example."""
+        super().validate()
+        check_fields(self, PROFILE_RULES)
+        if self.tau_low > self.tau_high:
+            raise ValueError(f"tau_low must be <= tau_high, got tau_low={self.tau_low!r} and "
+                             f"tau_high={self.tau_high!r}; e.g. tau_low=2, tau_high=20")
+        check_image_size(self.image_size, (self.teacher, *self.students))
+
     def replace(self, **overrides: object) -> "Profile":
-        """A copy with some fields changed; unknown fields raise ``ValueError``."""
+        """A checked copy with some fields changed; unknown fields or bad values raise ``ValueError``."""
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -69,9 +217,11 @@ class Profile(TrainingKnobs):
             detail = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items())
             raise ValueError(f"unknown profile field(s) {detail}; known fields: {', '.join(sorted(known))}")
         for key in ("milestones", "seeds", "tau_grid", "batch_sizes", "students"):
-            if key in overrides and overrides[key] is not None and not isinstance(overrides[key], tuple):
-                overrides[key] = tuple(overrides[key])  # papermill passes lists
-        return dataclasses.replace(self, **overrides)
+            if key in overrides:
+                overrides[key] = checked(key, overrides[key])  # papermill passes lists: tuples here
+        profile = dataclasses.replace(self, **overrides)
+        profile.validate()
+        return profile
 
     def dataset_for(self, paper_dataset: str) -> str:
         """The data set to use where the paper used ``paper_dataset``."""
@@ -125,7 +275,9 @@ _PAPER = Profile(
 # a MobileNetV2 trained alone fell to 49 % in eval mode (measured); 16x16 costs 1.3x the time.
 # The paper's lr 0.1 at batch 128 is scaled linearly to batch 32; warm-up is a quarter epoch and
 # lr drops x0.2 once, at 3/4.
-_QUICK = _PAPER.replace(
+# dataclasses.replace, not Profile.replace: validate() imports torch (tests/test_profiles.py checks these).
+_QUICK = dataclasses.replace(
+    _PAPER,
     name="quick",
     dataset="digits",
     image_size=12,
@@ -146,7 +298,8 @@ _QUICK = _PAPER.replace(
     method_params={"cmc": {"nce_k": 512}},
 )
 
-_SMOKE = _QUICK.replace(
+_SMOKE = dataclasses.replace(
+    _QUICK,
     name="smoke",
     image_size=12,
     subset=96,
@@ -165,9 +318,10 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (_SMOKE, _QUICK, _PAPER)}
 
 
 def get_profile(name: str | Profile = "quick", **overrides: object) -> Profile:
-    """The named profile with ``overrides`` applied (``None`` values are ignored)."""
+    """The named profile with ``overrides`` applied (``None`` values are ignored), checked."""
     if isinstance(name, Profile):
         profile = name
+        name.validate()  # built by hand, perhaps
     else:
         if name not in PROFILES:
             hint = difflib.get_close_matches(str(name), PROFILES, n=1)

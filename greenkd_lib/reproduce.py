@@ -62,8 +62,8 @@ def notebooks(pattern: str | None = None, directory: Path | None = None) -> list
     else:
         chosen = [p for p in found if pattern in p.name]
     if not chosen:
-        names = "\n  ".join(p.name for p in found)
-        raise ValueError(f"no notebook in {directory} matches {pattern!r}; the notebooks are:\n  {names}")
+        raise ValueError(f"no notebook in {directory} matches {pattern!r}; give part of one of these names "
+                         f"or a glob: {', '.join(p.name for p in found)}")
     return chosen
 
 
@@ -185,9 +185,11 @@ def _plan(paths: list[Path], offered: dict[str, Any], extra: dict[str, Any]) -> 
         jobs.append(_Job(index, path, {k: v for k, v in {**offered, **extra}.items() if k in declared}, None))
     unknown = sorted(set(extra) - declared_anywhere)
     if unknown:
+        # papermill would only warn and run the notebooks without it.
         raise ValueError(
-            f"extra parameter(s) {', '.join(map(repr, unknown))} are declared by none of the selected notebooks; "
-            f"their parameters cells declare: {', '.join(sorted(declared_anywhere)) or 'nothing'}"
+            f"extra parameter(s) {', '.join(map(repr, unknown))} are declared by none of the selected notebooks "
+            f"({', '.join(p.stem for p in paths)}); their parameters cells declare: "
+            f"{', '.join(sorted(declared_anywhere)) or 'nothing'}"
         )
     return jobs
 
