@@ -31,10 +31,20 @@ def _runs(args: argparse.Namespace) -> int:
             return 2
         try:
             path = store.remove(args.hash)
-        except (KeyError, RuntimeError) as err:
+        except (KeyError, ValueError) as err:  # no such run, an ambiguous prefix, not a hash
+            print(f"greenkd runs rm: {err.args[0] if err.args else err}", file=sys.stderr)
+            return 2
+        except RuntimeError as err:  # running
             print(f"greenkd runs rm: {err.args[0] if err.args else err}", file=sys.stderr)
             return 1
         print(f"removed {path}")
+        return 0
+    if args.action == "clean":
+        paths = store.clean(dry_run=args.dry_run)
+        if not paths:
+            print(f"no unfinished runs to remove under {root.resolve()}")
+        for path in paths:
+            print(f"{'would remove' if args.dry_run else 'removed'} {path}")
         return 0
     table = store.list()
     if table.empty:
@@ -44,14 +54,34 @@ def _runs(args: argparse.Namespace) -> int:
             if c in table.columns]
     with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 60):
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    unfinished = table[table["state"].isin(["partial", "new", "damaged"])]
+    if len(unfinished):
+        print(f"\n{len(unfinished)} run(s) never finished or are damaged; `greenkd runs clean --dry-run` lists "
+              "the unfinished ones `greenkd runs clean` would delete, `greenkd runs rm <hash>` deletes one")
     return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
-    return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
-                     data_root=args.data_root)
+    try:
+        return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
+                         data_root=args.data_root)
+    except ValueError as err:  # a bad argument, found before any notebook runs (their failures are caught)
+        print(f"greenkd reproduce: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: a whole number >= 1, or argparse's usage error (exit code 2)."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (notebooks executed at once), got {text!r}; "
+                                         "e.g. --jobs 2")
+    return jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,16 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
     info.set_defaults(func=_info)
 
-    runs = sub.add_parser("runs", help="list finished and partial runs with their cost, or remove one")
-    runs.add_argument("action", nargs="?", choices=("list", "rm"), default="list")
+    runs = sub.add_parser("runs", help="list runs (finished, running, partial, damaged) with their cost; remove one "
+                                       "(rm) or every run that never finished (clean)")
+    runs.add_argument("action", nargs="?", choices=("list", "rm", "clean"), default="list")
     runs.add_argument("hash", nargs="?", help="with rm: the run's hash or a unique prefix")
+    runs.add_argument("--dry-run", action="store_true", help="with clean: list what would be removed, remove nothing")
     runs.add_argument("--root", default=None, help="the run store (default: the project's outputs/runs)")
     runs.set_defaults(func=_runs)
 
     rep = sub.add_parser("reproduce", help="execute every notebook with papermill and build the HTML report")
     rep.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
     rep.add_argument("--only", default=None, help="run only notebooks whose file name contains this pattern")
-    rep.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
+    rep.add_argument("--jobs", type=_jobs, default=1, help="notebooks executed at once (default 1)")
     rep.add_argument("--output", default=None, help="output root (default: the project's outputs/)")
     rep.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
     rep.set_defaults(func=_reproduce)

@@ -1,14 +1,16 @@
 """One training loop for every registered distillation method (``greenkd_lib.distill.methods``).
 
 The loop keeps what methods share: data, device, schedule, checkpoint and resume, carbon, FLOPs,
-progress bar and the NaN check; the method says what one step trains. Every epoch is checkpointed through the run store, so an interrupted run resumes where it
-stopped and repeats exactly the numbers an uninterrupted run would give (CPU, same seed).
+progress bar and the NaN check; the method says what one step trains. Every epoch is checkpointed
+through the run store, so an interrupted run resumes where it stopped and repeats exactly the
+numbers an uninterrupted run would give (CPU, same seed).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,7 +18,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from . import data as data_mod
@@ -26,8 +27,10 @@ from .carbon import CarbonMeter, Footprint, to_gflops_millions
 from .config import RunConfig
 from .distill.kd import sum_terms
 from .distill.methods import DistillationMethod, Setup, get_method
+from .energy_tally import EnergyTally, lost_since
 from .evaluate import predict
-from .runs import Run, RunStore
+from .recovery import best_weights_usable, check_train_result, verify_trained_run
+from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 
 __all__ = ["TrainingDivergedError", "pick_device", "train", "get_or_run", "load_model"]
 
@@ -80,27 +83,47 @@ def _load_data(cfg: RunConfig, data_root: str | Path | None):
 
 def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: str | torch.device = "cpu",
                num_classes: int | None = None, image_size: int | None = None) -> torch.nn.Module:
-    """The trained model of a finished run (``weights``: "best" = best validation epoch, or "final")."""
+    """The trained model of a finished run (``weights``: "best" = best validation epoch, or "final").
+
+    Damaged weights are re-derived from the run's checkpoints where they can be; otherwise the run is
+    reopened (see :mod:`greenkd_lib.recovery`) and this raises, saying to train it again.
+    """
     run = store.run(cfg.to_dict())
-    if run.result() is None:
+    result = run.result()
+    if result is None:
         raise FileNotFoundError(f"run {run.hash} ({cfg.label}) has not finished; train it first with get_or_run")
-    info = run.result()["model"]
+    check_train_result(run, result)
+    try:
+        state = run.load_weights(weights)
+    except (CheckpointCorruptError, FileNotFoundError) as exc:
+        if weights not in ("best", "final"):
+            raise
+        with run.lock():
+            if not verify_trained_run(run, result, repair=True, unusable={weights: str(exc)}):
+                raise RunIntegrityError(f"{exc}; run {run.hash} ({cfg.label}) was reopened: train it again with "
+                                        "get_or_run") from None
+        state = run.load_weights(weights)
+    info = result["model"]
     model = models.build(cfg.model, num_classes or info["num_classes"], image_size or info["image_size"])
-    model.load_state_dict(run.load_weights(weights))
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
 def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str | Path | None = None,
-               device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
-    """The result of ``cfg``: read from the store when finished, else trained (or resumed) now."""
+               device: str | torch.device | None = None, progress: bool = True,
+               lock_timeout: float | None = None) -> dict[str, Any]:
+    """The result of ``cfg``: read from the store when finished (its files verified), else trained (or
+    resumed) now. ``lock_timeout``: seconds to wait for another process training it (None: for ever)."""
+    pick_device(device)  # a device this machine lacks fails here, before the store makes the run's directory
     store = store or RunStore(paths.runs_root())
     if cfg.teacher is not None:
-        get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress)
+        get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress,
+                   lock_timeout=lock_timeout)
 
     def train_fn(run: Run) -> Mapping[str, Any]:
         return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress)
 
-    return store.get_or_run(cfg.to_dict(), train_fn)
+    return store.get_or_run(cfg.to_dict(), train_fn, verify=verify_trained_run, timeout=lock_timeout)
 
 
 # A worker trains a whole tau grid from one teacher: freeze it once per process, not once per run.
@@ -185,31 +208,42 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
 
     state = _fresh_state(cfg)
-    ckpt = run.load_checkpoint()
+    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
+    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
+        ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         # Checkpoints from before methods were plug-ins hold the policy alone.
         method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
-        torch.set_rng_state(ckpt["torch_rng"])
-        np.random.set_state(ckpt["numpy_rng"])
-        random.setstate(ckpt["python_rng"])
+        _restore_rng(ckpt)
         state = ckpt["state"]
         state["footprint"] = Footprint.from_dict(state["footprint"])
+        run.write_history(state["history"])  # the checkpoint's history is the one that counts
 
+    # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
+    lost = lost_since(run.dir, state["epoch"])
+    if lost is not None and not lost.is_empty:
+        state["footprint"] = state["footprint"] + lost
+        before = state.get("lost_partial_epochs")
+        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
     prior = state["footprint"]  # what earlier parts of an interrupted run cost
     meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
     bar = _progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
     meter.start()
+    tally = EnergyTally(run.dir, meter, state["epoch"],
+                        carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
     try:
         for epoch in range(state["epoch"], cfg.epochs):
             loss_sum, terms, seen = _train_epoch(cfg, epoch, model, method, optimizer, scheduler, train_set, dev,
-                                                 steps_per_epoch, bar)
+                                                 steps_per_epoch, bar, tick=tally.tick)
             taus = method.taus
             val_acc = predict(model, eval_loaders["val"], dev).accuracy
             test_acc = predict(model, eval_loaders["test"], dev).accuracy
-            footprint = prior + meter.read()
+            reading = meter.read()
+            footprint = prior + reading
             state["samples_seen"] += seen
             state["eval_samples"] += eval_samples_per_epoch
             # The evaluated model is the student: one forward per evaluated sample.
@@ -236,12 +270,14 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                 run.save_weights(model.state_dict(), "best")
             state.update(epoch=epoch + 1, footprint=footprint)
             run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
+            tally.checkpointed(epoch + 1, reading)
             run.write_history(state["history"])
             bar.set_postfix_str(f"loss {row['train_loss']:.3f} val {val_acc:.1f}% test {test_acc:.1f}%")
     finally:
         meter.stop()
         bar.close()
     run.save_weights(model.state_dict(), "final")
+    tally.remove()
     # The footprint is the one at the last checkpoint, so that a resumed run is the sum of its parts.
     return _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
 
@@ -260,16 +296,38 @@ def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, state: 
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "method": method.state_dict(),  # its policy, heads, memory bank, peer network, RNG...
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state(),
-        "python_rng": random.getstate(),
+        **_rng_states(),
         "state": saved,
     }
 
 
+def _rng_states() -> dict[str, Any]:
+    """The global RNGs' states as tensors and plain values, which ``torch.load(weights_only=True)`` takes."""
+    numpy_state = np.random.get_state(legacy=False)
+    version, internal, gauss = random.getstate()
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": {**numpy_state, "state": {**numpy_state["state"],
+                                                "key": torch.from_numpy(numpy_state["state"]["key"].copy())}},
+        "python_rng": [version, list(internal), gauss],
+    }
+
+
+def _restore_rng(ckpt: Mapping[str, Any]) -> None:
+    """Set the global RNGs from :func:`_rng_states`."""
+    torch.set_rng_state(ckpt["torch_rng"])
+    numpy_state = ckpt["numpy_rng"]
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"],
+                                                   "key": numpy_state["state"]["key"].numpy()}})
+    version, internal, gauss = ckpt["python_rng"]
+    random.setstate((version, tuple(internal), gauss))
+
+
 def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler, train_set,
-                 dev, steps_per_epoch: int, bar) -> tuple[float, dict[str, float], int]:
-    """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen."""
+                 dev, steps_per_epoch: int, bar, tick=None) -> tuple[float, dict[str, float], int]:
+    """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen.
+
+    ``tick()``, if given, is called after every batch (the energy tally)."""
     model.train()
     method.new_epoch()
     # The shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
@@ -292,6 +350,8 @@ def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, 
         for name, value in terms.items():
             term_sums.setdefault(name, []).append(value * len(x))
         seen += len(x)
+        if tick is not None:
+            tick()
         if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
             _check_finite(losses, epoch)
             bar.update(len(losses) - shown)
@@ -355,6 +415,8 @@ def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops:
             "final_val_acc": history[-1]["val_acc"] if history else float("nan"),
             "images_per_s": state["samples_seen"] / train_s if train_s > 0 else float("nan"),
         },
+        # Included in footprint: the energy of epochs killed part-way and trained again (None if none).
+        "lost_partial_epochs": state.get("lost_partial_epochs"),
         "footprint": footprint.to_dict(),
         "method": cfg.method,
         "flops": {"total": int(total_flops), "pflops": total_flops / 1e15,

@@ -2,7 +2,8 @@
 
 from .atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from .hashing import config_hash
-from .run import CheckpointCorruptError, Run
+from .integrity import CheckpointCorruptError, RunIntegrityError, UnsafeCheckpointError
+from .run import Run
 from .store import RunStore
 
 __all__ = [
@@ -13,4 +14,6 @@ __all__ = [
     "atomic_write_json",
     "atomic_torch_save",
     "CheckpointCorruptError",
+    "UnsafeCheckpointError",
+    "RunIntegrityError",
 ]

@@ -7,13 +7,15 @@ survives a power cut.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "TEMP_SUFFIX"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "clean_temp_files",
+           "TEMP_SUFFIX"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -25,6 +27,9 @@ def _umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_umask()
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -52,14 +57,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; results should be as readable as any file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            # The bare "[Errno 28] No space left on device" names no file: say which and what to do.
+            raise OSError(exc.errno, f"disk full: could not write {path} ({os.strerror(exc.errno)}); its previous "
+                                     f"version, if any, is intact. Free space on {path.parent} and run again",
+                          str(path)) from exc
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def clean_temp_files(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that writes into ``directory`` killed mid-way left; return them."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for tmp in directory.glob(f".*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -15,9 +15,9 @@ run stays fast.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
+import logging
 import re
 import warnings
 from collections.abc import Mapping
@@ -26,57 +26,30 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from .atomic import TEMP_SUFFIX, atomic_write_bytes, atomic_write_json, atomic_write_text
-from .hashing import canonical_json, to_json_value
+from .atomic import atomic_write_json, clean_temp_files
+from .hashing import canonical_json, config_hash, to_json_value
+from .integrity import (CheckpointCorruptError, RunIntegrityError, check_sidecar, fix_hint, read_json,
+                        read_verified, safe_torch_load, sidecar, torch_bytes, write_verified)
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["Run", "CheckpointCorruptError", "KEEP_CHECKPOINTS", "STATES"]
+__all__ = ["Run", "CheckpointCorruptError", "RunIntegrityError", "KEEP_CHECKPOINTS", "STATES"]
+
+logger = logging.getLogger(__name__)
 
 KEEP_CHECKPOINTS = 2
-STATES = ("finished", "running", "partial", "new")
+# "damaged": shown by RunStore.list() for a run whose config.json or result.json fails its checks.
+STATES = ("finished", "running", "partial", "new", "damaged")
 _CHECKPOINT = re.compile(r"epoch_(\d+)\.pt")
 _WEIGHTS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_RESULT_KEYS = ("hash", "config")  # what the store adds to every result it writes
 
-
-class CheckpointCorruptError(RuntimeError):
-    """A checkpoint or weights file does not match its checksum (truncated, damaged, or unverified)."""
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def _write_verified(path: Path, data: bytes) -> Path:
-    # Sidecar first: a crash between the two writes leaves an orphan checksum, never an unverifiable file.
-    atomic_write_text(_sidecar(path), f"{hashlib.sha256(data).hexdigest()} {len(data)}\n")
-    return atomic_write_bytes(path, data)
-
-
-def _read_verified(path: Path) -> bytes:
-    sidecar = _sidecar(path)
-    if not sidecar.exists():
-        raise CheckpointCorruptError(f"{path} has no checksum file {sidecar.name}")
-    try:
-        digest, size = sidecar.read_text().split()
-        size = int(size)
-    except ValueError:
-        raise CheckpointCorruptError(f"{sidecar} is not a '<sha256> <size>' checksum file") from None
-    data = path.read_bytes()
-    if len(data) != size:
-        raise CheckpointCorruptError(f"{path} has {len(data)} bytes, its checksum file says {size} (truncated?)")
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise CheckpointCorruptError(f"{path} does not match its sha256 (damaged)")
-    return data
-
-
-def _torch_bytes(obj: Any) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
+# Kept for callers of the old private names.
+_sidecar = sidecar
+_write_verified = write_verified
+_read_verified = read_verified
+_torch_bytes = torch_bytes
 
 
 def _move_aside(path: Path) -> Path:
@@ -86,10 +59,11 @@ def _move_aside(path: Path) -> Path:
     while target.exists():
         target = path.with_name(f"{path.name}.corrupt{n}")
         n += 1
-    path.replace(target)
-    sidecar = _sidecar(path)
-    if sidecar.exists():
-        sidecar.replace(target.with_name(sidecar.name + target.name[len(path.name):]))
+    if path.exists():
+        path.replace(target)
+    side = sidecar(path)
+    if side.exists():
+        side.replace(target.with_name(side.name + target.name[len(path.name):]))
     return target
 
 
@@ -101,6 +75,7 @@ class Run:
         self.config: dict = to_json_value(config)
         self.dir = Path(dir)
         self.lock_path = Path(lock_path)
+        self.damaged: str | None = None  # why config.json failed its check, when the store found it so
 
     def __repr__(self) -> str:
         return f"Run({self.hash}, state={self.state!r}, dir={str(self.dir)!r})"
@@ -151,16 +126,71 @@ class Run:
         return "new"
 
     def result(self) -> dict | None:
-        """The contents of result.json, or None while the run is not finished."""
+        """The contents of result.json, or None while the run is not finished.
+
+        Checked against its sidecar checksum and for its shape; a result stored before results had a
+        checksum is accepted once its shape passes, and gets its checksum now. ``RunIntegrityError``
+        (naming the file and the fix) when it fails.
+        """
+        path = self.result_path
         try:
-            text = self.result_path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        if sidecar(path).exists():
+            try:
+                read_verified(path)
+            except CheckpointCorruptError as exc:
+                raise RunIntegrityError(f"{exc}: result.json of run {self.hash} was edited or damaged, so its "
+                                        f"numbers cannot be trusted; {fix_hint(self.hash)}") from None
+            legacy = False
+        else:
+            legacy = True
+        result = read_json(path, "the result", self.hash)
+        self._check_result(result)
+        if legacy:  # stored before results had checksums: trust it from now on
+            try:
+                write_verified(path, data)
+            except OSError as exc:  # a read-only store still reads
+                logger.debug("could not add a checksum to %s: %s", path, exc)
+        return result
+
+    def _check_result(self, result: Any) -> None:
+        path = self.result_path
+        if not isinstance(result, dict):
+            raise RunIntegrityError(f"{path} holds a JSON {type(result).__name__}, not the object a run's result is; "
+                                    f"{fix_hint(self.hash)}")
+        missing = [key for key in _RESULT_KEYS if key not in result]
+        if missing:
+            raise RunIntegrityError(f"{path} lacks {missing}, which every stored result has (damaged or edited); "
+                                    f"{fix_hint(self.hash)}")
+        if result["hash"] != self.hash or not isinstance(result["config"], dict) \
+                or config_hash(result["config"]) != self.hash:
+            raise RunIntegrityError(f"{path} belongs to another run than {self.hash} (its hash or config differs); "
+                                    f"{fix_hint(self.hash)}")
+
+    def write_result(self, result: Mapping) -> Path:
+        """Write result.json and its checksum (the store calls this once, when the run finishes)."""
+        data = (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        return write_verified(self.result_path, data)
+
+    def read_config(self) -> dict:
+        """config.json, checked: a JSON object whose hash is the directory's name (``RunIntegrityError`` if not)."""
+        path = self.dir / "config.json"
+        if not path.exists():
+            raise RunIntegrityError(f"run {self.hash} has no {path.name} ({path}); {fix_hint(self.hash)}")
+        config = read_json(path, "the configuration", self.hash)
+        if not isinstance(config, dict):
+            raise RunIntegrityError(f"{path} holds a JSON {type(config).__name__}, not a configuration object; "
+                                    f"{fix_hint(self.hash)}")
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{self.result_path} is not valid JSON ({exc}); delete it to train the run again, "
-                             f"or remove the run with RunStore.remove({self.hash!r})") from None
+            actual = config_hash(config)
+        except (TypeError, ValueError) as exc:
+            actual = f"none ({exc})"
+        if actual != self.hash:
+            raise RunIntegrityError(f"{path} does not hash to its run's name {self.hash} (hash {actual}): it was "
+                                    f"edited or damaged; {fix_hint(self.hash)}")
+        return config
 
     def epochs_done(self) -> int:
         """Epochs completed: the last history row's epoch, else the newest checkpoint's, else 0."""
@@ -171,10 +201,21 @@ class Run:
         return checkpoints[-1][0] if checkpoints else 0
 
     def write_config(self) -> Path:
-        """Write config.json (creating the directory); refuses a directory holding another config."""
+        """Write config.json (creating the directory).
+
+        An existing file that does not hash to the run's name (edited or damaged) is rewritten from
+        this run's configuration, with a warning; one that does but differs is a hash collision.
+        """
         path = self.dir / "config.json"
         if path.exists():
-            existing = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                existing = self.read_config()
+            except RunIntegrityError as exc:
+                if config_hash(self.config) != self.hash:
+                    raise
+                warnings.warn(f"{exc.args[0].split(';')[0]}; rewrote it from run {self.hash}'s configuration",
+                              stacklevel=2)
+                return atomic_write_json(path, self.config)
             if canonical_json(existing) != canonical_json(self.config):
                 raise RuntimeError(f"{path} holds a different configuration than run {self.hash}: "
                                    "a hash collision or a hand-edited file; move the directory away")
@@ -192,15 +233,32 @@ class Run:
         writer.writeheader()
         writer.writerows(rows)
         self.write_config()
-        atomic_write_text(self.history_path, out.getvalue())
+        write_verified(self.history_path, out.getvalue().encode("utf-8"))
 
     def history(self) -> "pandas.DataFrame":
-        """history.csv as a DataFrame (empty when there is none)."""
+        """history.csv as a DataFrame (empty while there is none; ``RunIntegrityError`` for a finished run)."""
         import pandas
 
         if not self.history_path.exists() or self.history_path.stat().st_size == 0:
+            if self.result_path.exists():
+                raise RunIntegrityError(f"run {self.hash} is finished but its history {self.history_path} is "
+                                        f"missing or empty; {fix_hint(self.hash)}")
             return pandas.DataFrame()
-        return pandas.read_csv(self.history_path)
+        if sidecar(self.history_path).exists():  # histories written before checksums have none
+            try:
+                read_verified(self.history_path)
+            except CheckpointCorruptError as exc:
+                raise RunIntegrityError(f"{exc}: the history of run {self.hash} was edited or damaged; "
+                                        f"{fix_hint(self.hash)}") from None
+        try:
+            table = pandas.read_csv(self.history_path)
+        except (pandas.errors.ParserError, UnicodeDecodeError) as exc:
+            raise RunIntegrityError(f"{self.history_path} of run {self.hash} is not a readable CSV ({exc}); "
+                                    f"{fix_hint(self.hash)}") from None
+        if "epoch" not in table.columns:
+            raise RunIntegrityError(f"{self.history_path} of run {self.hash} has no 'epoch' column (damaged); "
+                                    f"{fix_hint(self.hash)}")
+        return table
 
     def last_history_row(self) -> dict | None:
         """The last row of history.csv as a dict of strings (no pandas needed)."""
@@ -232,35 +290,48 @@ class Run:
         if "epoch" in state and state["epoch"] != epoch:
             raise ValueError(f"state['epoch'] is {state['epoch']!r} but epoch={epoch}; they must agree")
         self.write_config()
-        path = _write_verified(self.checkpoint_dir / f"epoch_{epoch:04d}.pt", _torch_bytes(state))
+        path = write_verified(self.checkpoint_dir / f"epoch_{epoch:04d}.pt", torch_bytes(state))
         for _, old in self._checkpoints()[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
-            _sidecar(old).unlink(missing_ok=True)
+            sidecar(old).unlink(missing_ok=True)
         return path
 
-    def load_checkpoint(self) -> dict | None:
+    def clean_temp_files(self) -> list[Path]:
+        """Delete what writes killed mid-way left in checkpoints/ and weights/ (call under the lock)."""
+        removed = clean_temp_files(self.checkpoint_dir) + clean_temp_files(self.weights_dir)
+        if removed:
+            logger.info("run %s: removed temporary files of interrupted writes: %s", self.hash,
+                        ", ".join(p.name for p in removed))
+        return removed
+
+    def load_checkpoint(self, epoch: int | None = None) -> dict | None:
         """The newest valid checkpoint (with "epoch" filled in), or None when there is none.
 
-        A file failing its checksum is moved aside (``*.corrupt``) with a warning and the next newest
-        is tried. A verified file that torch cannot load (e.g. code changed) raises instead: it is
-        not damaged. Tensors are mapped to the CPU; ``load_state_dict`` moves them to the model's
-        device. Uses ``weights_only=False``: the files are our own (optimizer and RNG states).
+        With ``epoch``, that epoch's checkpoint only (None if absent or unusable, left in place). A
+        file failing its checksum, or one that weights-only loading refuses (nothing in it is run), is
+        moved aside (``*.corrupt``) with a warning and the next newest is tried. A verified file that
+        torch cannot load at all raises instead: it is not damaged. Tensors are mapped to the CPU;
+        ``load_state_dict`` moves them to the model's device.
         """
-        import torch
-
-        if self.checkpoint_dir.is_dir():  # leftovers of a write killed mid-way
-            for tmp in self.checkpoint_dir.glob(f".*{TEMP_SUFFIX}"):
-                tmp.unlink(missing_ok=True)
+        if epoch is not None:
+            path = self.checkpoint_dir / f"epoch_{epoch:04d}.pt"
+            try:
+                state = safe_torch_load(read_verified(path), path)
+            except (CheckpointCorruptError, OSError):
+                return None
+            if isinstance(state, dict):
+                state.setdefault("epoch", epoch)
+            return state
+        self.clean_temp_files()
         for epoch, path in reversed(self._checkpoints()):
             try:
-                data = _read_verified(path)
+                data = read_verified(path)
+                state = safe_torch_load(data, path)
             except (CheckpointCorruptError, OSError) as exc:
                 moved = _move_aside(path)
                 warnings.warn(f"checkpoint {path} is unusable ({exc}); moved it aside to {moved.name} and "
                               "falling back to the previous checkpoint", stacklevel=2)
                 continue
-            try:
-                state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
             except Exception as exc:
                 raise RuntimeError(f"checkpoint {path} passed its checksum but torch could not load it "
                                    f"({type(exc).__name__}: {exc}); has the code changed since it was saved?") from exc
@@ -281,14 +352,20 @@ class Run:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"save_weights takes a state dict (model.state_dict()), got {type(state_dict).__name__}")
         self.write_config()
-        return _write_verified(path, _torch_bytes(state_dict))
+        return write_verified(path, torch_bytes(state_dict))
 
     def load_weights(self, name: str = "final") -> dict:
         """Load weights/<name>.pt on the CPU after checking its sha256 (``CheckpointCorruptError`` if bad)."""
-        import torch
-
         path = self._weights_path(name)
         if not path.exists():
             have = sorted(p.stem for p in self.weights_dir.glob("*.pt")) if self.weights_dir.is_dir() else []
             raise FileNotFoundError(f"run {self.hash} has no weights {name!r} ({path}); available: {have or 'none'}")
-        return torch.load(io.BytesIO(_read_verified(path)), map_location="cpu", weights_only=True)
+        return safe_torch_load(read_verified(path), path)
+
+    def check_weights(self, name: str) -> None:
+        """Cheap check of weights/<name>.pt: present, with a checksum file, of the recorded size."""
+        check_sidecar(self._weights_path(name))
+
+    def move_aside(self, path: Path) -> Path:
+        """Rename a damaged file of this run (and its checksum) to ``*.corrupt``, keeping it for inspection."""
+        return _move_aside(path)

@@ -14,20 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import Timeout
 
-from .atomic import atomic_write_json
 from .hashing import HASH_LENGTH, config_hash, to_json_value
+from .integrity import RunIntegrityError
+from .locking import holding
 from .run import Run
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["RunStore", "LIST_COLUMNS", "RESERVED_RESULT_KEYS"]
+__all__ = ["RunStore", "LIST_COLUMNS", "RESERVED_RESULT_KEYS", "Verifier"]
 
 logger = logging.getLogger(__name__)
 
 LIST_COLUMNS = ("hash", "label", "kind", "state", "epochs_done", "epochs", "wall_s", "energy_kwh", "co2_g",
                 "pflops", "path")
 RESERVED_RESULT_KEYS = ("hash", "config", "finished_at", "versions")
+# verify(run, result, repair) -> True when the finished run's files are sound (repair=True: after
+# re-deriving what it could), False when it reopened the run so that it is trained again.
+Verifier = Callable[[Run, dict, bool], bool]
 _HASH_DIR = re.compile(f"[0-9a-f]{{{HASH_LENGTH}}}")
 
 
@@ -98,29 +102,28 @@ class RunStore:
         h = config_hash(config)
         return Run(h, config, self.root / h, self._lock_path(h))
 
-    def get_or_run(self, config: Mapping, train_fn: Callable[[Run], Mapping]) -> dict:
+    def get_or_run(self, config: Mapping, train_fn: Callable[[Run], Mapping], *, verify: Verifier | None = None,
+                   timeout: float | None = None) -> dict:
         """The result of the run of ``config``: read from disk if finished, else trained now.
 
         ``train_fn(run)`` trains (resuming from ``run.load_checkpoint()``) and returns a JSON-able
         mapping (metrics, footprint, flops, epochs); it runs under the run's lock, so at most once
-        at a time across processes. Its result is written to result.json with "hash", "config",
-        "finished_at" and "versions" added, and returned.
+        at a time across processes. Its result is written to result.json (with a checksum) with
+        "hash", "config", "finished_at" and "versions" added, and returned.
+
+        ``verify(run, result, repair)`` checks the files a finished run promises (see ``Verifier``);
+        a failed check is repaired under the lock. ``timeout``: seconds to wait for another process
+        holding the run's lock (None: for ever), then ``RunLockTimeout``.
         """
         run = self.run(config)
         result = run.result()
-        if result is not None:
+        if result is not None and (verify is None or verify(run, result, False)):
             return result
         if not callable(train_fn):
             raise TypeError(f"train_fn must be a callable taking the Run, got {type(train_fn).__name__}")
-        lock = run.lock()
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:
-            logger.info("waiting for run %s: another process is training it (lock %s)", run.hash, lock.lock_file)
-            lock.acquire()
-        try:
-            result = run.result()  # the process we waited for may have finished it
-            if result is not None:
+        with holding(run.lock(), f"run {run.hash}", timeout):
+            result = run.result()  # the process we waited for may have finished (or repaired) it
+            if result is not None and (verify is None or verify(run, result, True)):
                 return result
             run.write_config()
             out = train_fn(run)
@@ -134,23 +137,40 @@ class RunStore:
                  "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "versions": _versions()},
                 where="train_fn's result", allow_nan=True)
-            atomic_write_json(run.result_path, result)
+            run.write_result(result)
             return result
-        finally:
-            lock.release()
 
     def _runs(self) -> list[Run]:
         if not self.root.is_dir():
             return []
-        runs = []
-        for d in sorted(self.root.iterdir()):
-            if d.is_dir() and _HASH_DIR.fullmatch(d.name):
-                try:
-                    config = json.loads((d / "config.json").read_text(encoding="utf-8"))
-                except (FileNotFoundError, json.JSONDecodeError):
-                    config = {}
-                runs.append(Run(d.name, config, d, self._lock_path(d.name)))
-        return runs
+        return [self._stored(d.name) for d in sorted(self.root.iterdir())
+                if d.is_dir() and _HASH_DIR.fullmatch(d.name)]
+
+    def _stored(self, hash: str) -> Run:
+        """The run stored as ``root/<hash>``, its config read and checked.
+
+        A config.json that does not hash to the directory's name is restored from result.json's copy
+        when that one does (with a warning); otherwise the run's ``damaged`` attribute says why.
+        """
+        run = Run(hash, {}, self.root / hash, self._lock_path(hash))
+        try:
+            run.config = run.read_config()
+            return run
+        except RunIntegrityError as exc:
+            problem = exc.args[0]
+        try:
+            saved = run.result() if run.result_path.exists() else None
+        except RunIntegrityError:
+            saved = None
+        if saved is not None:  # result() checked that its config hashes to the run's name
+            run.config = saved["config"]
+            try:
+                run.write_config()
+            except (OSError, RunIntegrityError, RuntimeError) as err:
+                logger.warning("%s; could not restore it from result.json: %s", problem, err)
+            return run
+        run.damaged = problem
+        return run
 
     def _row(self, run: Run) -> dict[str, Any]:
         config = run.config
@@ -158,24 +178,29 @@ class RunStore:
             "hash": run.hash,
             "label": _label(config),
             "kind": config.get("kind", config.get("method", "")),
-            "state": run.state,
+            "state": "damaged" if run.damaged else run.state,
             "epochs_done": None, "epochs": config.get("epochs"),
             "wall_s": None, "energy_kwh": None, "co2_g": None, "pflops": None,
             "path": str(run.dir),
         }
+        if row["state"] == "damaged":
+            logger.warning("%s", run.damaged)
+            return row
         if row["state"] == "finished":
             try:
                 result = run.result() or {}
-            except ValueError as exc:
+            except RunIntegrityError as exc:
                 logger.warning("%s", exc)
+                row["state"] = "damaged"
                 return row
-            footprint = result.get("footprint") or {}
-            flops = result.get("flops") or {}
-            pflops = flops.get("pflops")
-            if pflops is None and flops.get("total") is not None:
+            footprint = result.get("footprint") if isinstance(result.get("footprint"), dict) else {}
+            flops = result.get("flops") if isinstance(result.get("flops"), dict) else {}
+            pflops = _number(flops.get("pflops"))
+            if pflops is None and _number(flops.get("total")) is not None:
                 pflops = _number(flops["total"]) / 1e15
-            row.update(epochs_done=result.get("epochs"), wall_s=footprint.get("duration_s"),
-                       energy_kwh=footprint.get("energy_kwh"), co2_g=footprint.get("co2_g"), pflops=pflops)
+            row.update(epochs_done=result.get("epochs"), wall_s=_number(footprint.get("duration_s")),
+                       energy_kwh=_number(footprint.get("energy_kwh")), co2_g=_number(footprint.get("co2_g")),
+                       pflops=pflops)
         else:
             last = run.last_history_row() or {}
             flops = _number(last.get("flops"))
@@ -186,7 +211,10 @@ class RunStore:
 
     def list(self) -> "pandas.DataFrame":
         """One row per run: hash, label, kind, state, epochs_done, epochs, wall_s, energy_kwh,
-        co2_g, pflops, path (finished runs from result.json, others from their last history row)."""
+        co2_g, pflops, path (finished runs from result.json, others from their last history row).
+
+        state is one of :data:`~greenkd_lib.runs.run.STATES`; "damaged" when config.json or result.json
+        fails its checks (the reason is logged)."""
         import pandas
 
         return pandas.DataFrame([self._row(run) for run in self._runs()], columns=list(LIST_COLUMNS))
@@ -208,7 +236,9 @@ class RunStore:
 
     def remove(self, hash_prefix: str) -> Path:
         """Delete the run whose hash starts with ``hash_prefix``; refuses a running one."""
-        run = self.run_by_hash(hash_prefix)
+        return self._remove(self.run_by_hash(hash_prefix))
+
+    def _remove(self, run: Run) -> Path:
         lock = run.lock()
         try:
             lock.acquire(blocking=False)
@@ -220,3 +250,25 @@ class RunStore:
         finally:
             lock.release()
         return run.dir
+
+    def unfinished(self) -> list[Run]:
+        """Runs that never finished and that no live process holds: new, partial, or damaged without a result."""
+        out = []
+        for run in self._runs():
+            if run.result_path.exists() or run.is_locked():
+                continue
+            out.append(run)
+        return out
+
+    def clean(self, dry_run: bool = False) -> list[Path]:
+        """Delete :meth:`unfinished` runs (``dry_run``: only list them); a run locked meanwhile is skipped."""
+        removed = []
+        for run in self.unfinished():
+            if dry_run:
+                removed.append(run.dir)
+                continue
+            try:
+                removed.append(self._remove(run))
+            except RuntimeError as exc:  # a process took it up since the listing
+                logger.warning("%s", exc)
+        return removed
