@@ -9,6 +9,7 @@ distillation method with a temperature (``"kd"``, ``"cmc"``, ``"dml"``; see
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,7 +27,7 @@ from .profiles import Profile, checked, get_profile
 from .runs import RunStore
 from .train import get_or_run, load_model
 
-__all__ = ["Lab", "summarize", "COST_COLUMNS"]
+__all__ = ["Lab", "summarize", "caption_scope", "COST_COLUMNS"]
 
 COST_COLUMNS = ["energy_kwh", "co2_g", "wall_s", "pflops", "gflops_millions"]
 
@@ -48,6 +49,7 @@ class Lab:
         # Every argument is checked here, before any run directory exists (the store makes them lazily).
         self.profile = get_profile(profile, seeds=seeds, **overrides)  # seeds=None: the profile's
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
+        self._dataset_chosen = dataset is not None or self.profile.dataset is not None
         from .data import _canonical
 
         self.dataset = _canonical(self.dataset)  # an unknown name fails here, listing the known ones
@@ -74,6 +76,28 @@ class Lab:
     def title(self) -> str:
         """What every figure title and table caption names: profile, data set and the KD loss's reduction."""
         return f"{self.dataset}, {self.profile.name} profile, KL '{self.profile.kd_reduction}'"
+
+    def across(self, datasets: str | Iterable[str] | None = None,
+               paper_datasets: Iterable[str] = ("cifar10", "cifar100", "tinyimagenet")) -> list["Lab"]:
+        """One Lab per data set, with this one's profile, seeds, run store, device and carbon settings.
+
+        ``datasets=None``: this lab's data set where one was chosen (given, or pinned by the profile,
+        as quick and smoke pin digits), else ``paper_datasets`` (the paper profile: its tables' data sets).
+        """
+        from .data import _canonical
+
+        if datasets is None:
+            datasets = [self.dataset] if self._dataset_chosen else list(paper_datasets)
+        elif isinstance(datasets, str):
+            datasets = [datasets]
+        labs = []
+        for name in datasets:
+            lab = copy.copy(self)
+            lab.dataset = _canonical(name)
+            labs.append(lab)
+        if not labs:
+            raise ValueError("datasets is empty; give at least one, e.g. datasets=['cifar10'], or None")
+        return labs
 
     # -- configs -------------------------------------------------------------------------------
     def teacher_config(self, model: str | None = None, seed: int | None = None) -> RunConfig:
@@ -327,6 +351,12 @@ def tune(grid_rows: pd.DataFrame) -> pd.DataFrame:
         best["temperature"] = f"tuned tau={best['tau']:g} (grid of {len(group)})"
         out.append(best)
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def caption_scope(labs: Iterable[Lab]) -> str:
+    """What a caption over several labs names: their data sets, the profile and the KL reduction."""
+    labs = list(labs)
+    return f"{', '.join(l.dataset for l in labs)}, {labs[0].profile.name} profile, KL '{labs[0].profile.kd_reduction}'"
 
 
 def summarize(rows: pd.DataFrame, by: Iterable[str] = ("method", "teacher", "student"),

@@ -67,3 +67,22 @@ def cost_ratios(table: pd.DataFrame, source: str) -> pd.DataFrame:
         row.update({f"{name} tuned / ours": tuned[col] / ours[col] for col, name in COST_RATIOS.items()})
         out.append(row)
     return pd.DataFrame(out)
+
+
+def plot_cost_ratios(ax, ratios: pd.DataFrame, title: str, grid_size: int | None = None) -> None:
+    """Grouped bars of tuned / ours (GFLOPs, kWh, CO2) per data set and loss of ``ratios`` (from
+    :func:`cost_ratios`) on ``ax``; a dashed line at ``grid_size``, the ratio one would expect."""
+    import numpy as np
+
+    x = np.arange(len(ratios))
+    for i, (name, color) in enumerate(zip(COST_RATIOS.values(), ["tab:blue", "tab:orange", "tab:red"])):
+        bars = ax.bar(x + (i - 1) * 0.26, ratios[f"{name} tuned / ours"], width=0.26, color=color, label=name)
+        if len(ratios) <= 6:  # labels stay legible
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    if grid_size is not None:
+        ax.axhline(grid_size, color="0.3", ls="--", lw=1, label=f"our grid size N = {grid_size}")
+    ax.set_xticks(x, [f"{loss}\n{dataset}" for loss, dataset in zip(ratios["loss"], ratios["dataset"])],
+                  fontsize=8 if len(ratios) <= 6 else 7)
+    ax.set_title(title, fontsize=9)
+    ax.margins(y=0.12)
+    ax.grid(axis="y", alpha=0.3)
