@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from greenkd_lib import data, models, train as train_mod
+from greenkd_lib import data, inputs as inputs_mod, models, train as train_mod
 from greenkd_lib.carbon import Footprint
 from greenkd_lib.config import CarbonSettings, student_config, teacher_config
 from greenkd_lib.distill import StochasticTemperature
+from greenkd_lib.distill.methods import Setup, get_method
 from greenkd_lib.profiles import get_profile
 from greenkd_lib.runs import RunStore
 
@@ -67,12 +68,18 @@ def bare_epoch(model, teacher, train_set, cfg, epoch, dev, policy, steps: int) -
     return seen
 
 
-def library_epoch(model, teacher, train_set, cfg, epoch, dev, policy, steps: int, progress: bool) -> int:
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, train_mod._lr_factor(cfg, steps))
+def library_epoch(model, teacher, bundle, cfg, epoch, dev, steps: int, progress: bool) -> int:
+    """train._train_epoch with the run's method (its temperature policy from ``cfg``) and input path."""
+    make_optimizer = train_mod._optimizer_factory(cfg, steps)
+    method = get_method(cfg.method)(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=None,
+                                               num_classes=bundle.num_classes, image_size=bundle.image_size,
+                                               train_size=len(bundle.train), device=dev,
+                                               make_optimizer=make_optimizer))
+    optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
+    inputs = inputs_mod.Inputs(bundle, dev, 0, method.needs_indices, torch.channels_last)
     bar = train_mod._progress_bar(cfg, steps, 0, enabled=progress)
     try:
-        _, _, seen = train_mod._train_epoch(cfg, epoch, model, teacher, policy, optimizer, scheduler, train_set,
+        _, _, seen = train_mod._train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs,
                                             dev, steps, bar)
     finally:
         bar.close()
@@ -154,12 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = {
             "bare": lambda: bare_epoch(fresh(name), tch, bundle.train, cfg, 0, dev,
                                        StochasticTemperature(2, 20, seed=0), steps),
-            "library": lambda: library_epoch(fresh(name), tch, bundle.train, cfg, 0, dev,
-                                             StochasticTemperature(2, 20, seed=0) if tch is not None else None,
-                                             steps, progress=False),
-            "library+bar": lambda: library_epoch(fresh(name), tch, bundle.train, cfg, 0, dev,
-                                                 StochasticTemperature(2, 20, seed=0) if tch is not None else None,
-                                                 steps, progress=True),
+            "library": lambda: library_epoch(fresh(name), tch, bundle, cfg, 0, dev, steps, progress=False),
+            "library+bar": lambda: library_epoch(fresh(name), tch, bundle, cfg, 0, dev, steps, progress=True),
         }
         for fn in variants.values():  # warm-up: allocator, kernels, data in cache
             fn()

@@ -54,6 +54,8 @@ class RunConfig(TrainingKnobs):
     alpha: float = 0.95
     kd_reduction: str = "batchmean"
     method_params: dict[str, Any] | None = None
+    precision: str = "fp32"  # "bf16": autocast (Profile.precision)
+    channels_last: bool = True
     carbon: CarbonSettings = field(default_factory=CarbonSettings)
     profile: str = "custom"
 
@@ -73,6 +75,9 @@ class RunConfig(TrainingKnobs):
             d["teacher"] = self.teacher.to_dict()
         if d["method_params"] is None:
             del d["method_params"]  # CE and KD runs stored before methods took parameters keep their hashes
+        for name, default in _STORED_IF_NOT.items():  # likewise runs stored before these knobs existed
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -92,8 +97,13 @@ class RunConfig(TrainingKnobs):
         return get_method(self.method).label(self)
 
 
+# Fields that a run's dict (and so its hash) holds only where they differ from these values.
+_STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True}
+
+
 def _common(profile: Profile, dataset: str, seed: int, carbon: CarbonSettings, batch_size: int | None) -> dict:
     knobs = profile.training_knobs()
+    knobs.update(precision=profile.precision, channels_last=profile.channels_last)
     if batch_size is not None:
         knobs["batch_size"] = int(checked("batch_size", batch_size))  # 2.5 must not become 2
     return dict(knobs, dataset=dataset, seed=int(checked("seed", seed)), carbon=carbon,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +31,11 @@ class Predictions:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, data: Dataset | DataLoader, device: str | torch.device = "cpu",
+def predict(model: torch.nn.Module, data: Dataset | Iterable, device: str | torch.device = "cpu",
             batch_size: int = 256) -> Predictions:
-    """Run ``model`` (in eval mode, restored afterwards) over ``data``."""
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, shuffle=False)
+    """Run ``model`` (in eval mode, restored afterwards) over ``data``: a Dataset (batched here by
+    ``batch_size``), or any iterable of ``(x, y)`` batches (a DataLoader, a split held on the device)."""
+    loader = _batches(data, torch.device(device), batch_size)
     was_training = model.training
     model.eval()
     logits, targets = [], []
@@ -42,12 +44,24 @@ def predict(model: torch.nn.Module, data: Dataset | DataLoader, device: str | to
             x = x.to(device, non_blocking=True)
             if x.dim() == 4:  # the layout the trained models use (train.py): faster convolutions
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits.append(model(x).float().cpu())
+            # Kept where they are until the end: a copy to the host per batch would stall a GPU's queue.
+            logits.append(model(x).float())
             targets.append(torch.as_tensor(y))
     finally:
         model.train(was_training)
-    all_logits = torch.cat(logits).numpy()
-    return Predictions(torch.cat(targets).numpy(), all_logits.argmax(1), all_logits)
+    all_logits = torch.cat([t.cpu() for t in logits]).numpy()
+    return Predictions(torch.cat([t.cpu() for t in targets]).numpy(), all_logits.argmax(1), all_logits)
+
+
+def _batches(data: Dataset | Iterable, device: torch.device, batch_size: int) -> Iterable:
+    if isinstance(data, DataLoader) or not hasattr(data, "__getitem__"):
+        return data  # batches already
+    from .data.device import on_device
+
+    held = on_device(data, device)  # a split of the library's data sets: batched on the device
+    if held is not None and (held.form is None or held.form.augment is None):
+        return held.in_order(batch_size)
+    return DataLoader(data, batch_size=batch_size, shuffle=False)
 
 
 def accuracy(model: torch.nn.Module, data: Dataset | DataLoader, device: str | torch.device = "cpu",

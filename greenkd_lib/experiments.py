@@ -134,7 +134,7 @@ class Lab:
     def run(self, cfg: RunConfig) -> dict[str, Any]:
         """The finished result of ``cfg`` (trained now if the store does not have it)."""
         return get_or_run(cfg, store=self.store, data_root=self.data_root, device=self.device,
-                          progress=self.progress)
+                          progress=self.progress, num_workers=self.profile.num_workers)
 
     def run_all(self, configs: Iterable[RunConfig]) -> int:
         """Train the runs of ``configs`` that the store lacks, ``workers`` at a time; how many were trained."""

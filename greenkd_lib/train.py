@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from . import data as data_mod
 from . import paths
@@ -29,6 +28,8 @@ from .distill.kd import sum_terms
 from .distill.methods import DistillationMethod, Setup, get_method
 from .energy_tally import EnergyTally, lost_since
 from .evaluate import predict
+from .inputs import Inputs, num_workers_for, precision_context
+from .profiles import checked
 from .recovery import best_weights_usable, check_train_result, verify_trained_run
 from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 
@@ -111,17 +112,21 @@ def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: s
 
 def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str | Path | None = None,
                device: str | torch.device | None = None, progress: bool = True,
-               lock_timeout: float | None = None) -> dict[str, Any]:
+               lock_timeout: float | None = None, num_workers: int | None = None) -> dict[str, Any]:
     """The result of ``cfg``: read from the store when finished (its files verified), else trained (or
-    resumed) now. ``lock_timeout``: seconds to wait for another process training it (None: for ever)."""
-    pick_device(device)  # a device this machine lacks fails here, before the store makes the run's directory
+    resumed) now. ``lock_timeout``: seconds to wait for another process training it (None: for ever).
+    ``num_workers``: data loader processes (see :func:`train`)."""
+    # A device this machine lacks, or a precision it cannot compute in, fails here, before the store
+    # makes the run's directory.
+    precision_context(cfg.precision, pick_device(device))
     store = store or RunStore(paths.runs_root())
     if cfg.teacher is not None:
         get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress,
-                   lock_timeout=lock_timeout)
+                   lock_timeout=lock_timeout, num_workers=num_workers)
 
     def train_fn(run: Run) -> Mapping[str, Any]:
-        return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress)
+        return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress,
+                     num_workers=num_workers)
 
     return store.get_or_run(cfg.to_dict(), train_fn, verify=verify_trained_run, timeout=lock_timeout)
 
@@ -153,20 +158,6 @@ def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
     return (*_FROZEN[key], dim)
 
 
-class _WithIndex(Dataset):
-    """A data set whose items also carry their index (a memory-bank slot)."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        x, y = self.dataset[i]
-        return x, y, i
-
-
 def _optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
     """SGD with the run's recipe and its warm-up/step schedule, for any set of parameters."""
 
@@ -179,14 +170,22 @@ def _optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
 
 
 def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | None = None,
-          device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) the run named by ``cfg``; return its result (the store writes it)."""
+          device: str | torch.device | None = None, progress: bool = True,
+          num_workers: int | None = None) -> dict[str, Any]:
+    """Train (or resume) the run named by ``cfg``; return its result (the store writes it).
+
+    ``num_workers``: processes that decode image folders and feed a split that cannot be held on the
+    device (None: the ``num_workers`` of the profile named in ``cfg``, 0 for a custom one).
+    """
     dev = pick_device(device)
+    amp = precision_context(cfg.precision, dev)  # an unsupported precision fails before any data is read
+    workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))
     bundle = _load_data(cfg, data_root)
     method_cls = get_method(cfg.method)
     _seed_everything(cfg.seed)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
-    model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=torch.channels_last)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=layout)
     teacher, teacher_flops, teacher_dim = (_teacher(cfg, store, dev, bundle, method_cls.teacher_features)
                                            if cfg.teacher else (None, 0, None))
 
@@ -199,12 +198,10 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                                    image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
                                    make_optimizer=make_optimizer))
     optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
-    train_set = _WithIndex(bundle.train) if method.needs_indices else bundle.train
+    inputs = Inputs(bundle, dev, workers, method.needs_indices, layout)
 
     student_flops = models.forward_flops(model, bundle.image_size)
     flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
-    eval_loaders = {split: DataLoader(getattr(bundle, split), batch_size=cfg.eval_batch_size, shuffle=False)
-                    for split in ("val", "test")}
     eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
 
     state = _fresh_state(cfg)
@@ -237,11 +234,12 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                         carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
     try:
         for epoch in range(state["epoch"], cfg.epochs):
-            loss_sum, terms, seen = _train_epoch(cfg, epoch, model, method, optimizer, scheduler, train_set, dev,
-                                                 steps_per_epoch, bar, tick=tally.tick)
-            taus = method.taus
-            val_acc = predict(model, eval_loaders["val"], dev).accuracy
-            test_acc = predict(model, eval_loaders["test"], dev).accuracy
+            with amp():
+                loss_sum, terms, seen = _train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev,
+                                                     steps_per_epoch, bar, tick=tally.tick)
+                taus = method.taus
+                val_acc = predict(model, inputs.eval("val", cfg.eval_batch_size), dev).accuracy
+                test_acc = predict(model, inputs.eval("test", cfg.eval_batch_size), dev).accuracy
             reading = meter.read()
             footprint = prior + reading
             state["samples_seen"] += seen
@@ -323,27 +321,20 @@ def _restore_rng(ckpt: Mapping[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler, train_set,
-                 dev, steps_per_epoch: int, bar, tick=None) -> tuple[float, dict[str, float], int]:
+def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler,
+                 inputs: Inputs, dev, steps_per_epoch: int, bar, tick=None) -> tuple[float, dict[str, float], int]:
     """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen.
 
     ``tick()``, if given, is called after every batch (the energy tally)."""
     model.train()
     method.new_epoch()
     # The shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
+    # On the device path the augmentations are drawn from it too, after the order.
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=generator,
-                        drop_last=False, pin_memory=dev.type == "cuda")
     losses: list[torch.Tensor] = []
     term_sums: dict[str, list[torch.Tensor]] = {}
     seen = shown = 0
-    for step, batch in enumerate(loader):
-        if step >= steps_per_epoch:
-            break
-        x, y, *rest = batch
-        index = rest[0] if rest else None
-        x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(dev, non_blocking=True)
+    for step, (x, y, index) in enumerate(inputs.train(generator, cfg.batch_size, steps_per_epoch)):
         terms = {name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}
         scheduler.step()
         losses.append(sum_terms(terms, like=x) * len(x))
@@ -429,5 +420,7 @@ def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops:
                   "parameters": models.count_parameters(model)},
         "data": bundle.summary(),
         "device": str(dev),
+        "precision": cfg.precision,
+        "channels_last": cfg.channels_last,
         "torch_threads": torch.get_num_threads(),
     }

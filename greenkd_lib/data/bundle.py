@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,6 +12,9 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from .splits import holdout, subsample
+
+if TYPE_CHECKING:
+    from .device import PixelForm
 
 
 class TensorImages(Dataset):
@@ -35,13 +38,15 @@ class TransformSubset(Dataset):
 
     Unlike :class:`torch.utils.data.Subset` each view carries its own transform, so a training
     view (augmented) and a validation view (not augmented) can share one base read from disk once.
+    ``form`` says how ``transform`` is done on whole batches on a device (:mod:`.device`), where it can be.
     """
 
     def __init__(self, base: Dataset, indices: Sequence[int] | np.ndarray,
-                 transform: Callable[[Any], torch.Tensor] | None = None) -> None:
+                 transform: Callable[[Any], torch.Tensor] | None = None, form: "PixelForm | None" = None) -> None:
         self.base = base
         self.indices = [int(i) for i in indices]
         self.transform = transform
+        self.form = form
         base_targets = base.targets  # every base used here exposes its labels without decoding images
         self.targets = [int(base_targets[i]) for i in self.indices]
 
@@ -115,7 +120,8 @@ class DatasetBundle:
 
 def split_views(train_base: Dataset, test_base: Dataset, train_transform: Callable | None,
                 eval_transform: Callable | None, *, val_fraction: float, subset: int | None,
-                seed: int) -> tuple[TransformSubset, TransformSubset, TransformSubset]:
+                seed: int, train_form: "PixelForm | None" = None,
+                eval_form: "PixelForm | None" = None) -> tuple[TransformSubset, TransformSubset, TransformSubset]:
     """(train, val, test) views: val carved from ``train_base`` first, then each split cut to ``subset``.
 
     Carving before subsetting keeps the validation samples the same whatever ``subset`` is.
@@ -126,6 +132,6 @@ def split_views(train_base: Dataset, test_base: Dataset, train_transform: Callab
     def cut(idx: np.ndarray, targets: Sequence[int]) -> np.ndarray:
         return idx[subsample(np.asarray(targets)[idx], subset, seed)]
 
-    return (TransformSubset(train_base, cut(rest, train_base.targets), train_transform),
-            TransformSubset(train_base, cut(held, train_base.targets), eval_transform),
-            TransformSubset(test_base, cut(test_idx, test_base.targets), eval_transform))
+    return (TransformSubset(train_base, cut(rest, train_base.targets), train_transform, train_form),
+            TransformSubset(train_base, cut(held, train_base.targets), eval_transform, eval_form),
+            TransformSubset(test_base, cut(test_idx, test_base.targets), eval_transform, eval_form))

@@ -10,7 +10,9 @@ import numpy as np
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from .augment import BatchAugment
 from .bundle import DatasetBundle, image_transform, split_views
+from .device import PixelForm
 from .errors import DatasetCorruptError, dataset_not_found
 
 # The paper normalises both CIFARs with the CIFAR-100 statistics (PAPER.md, training recipe).
@@ -140,10 +142,21 @@ class CheckedCIFAR100(_CheckedCifar, datasets.CIFAR100):
 _READERS = {"cifar10": CheckedCIFAR10, "cifar100": CheckedCIFAR100}
 
 
+def _padding(image_size: int) -> int:
+    return max(1, round(4 * image_size / NATIVE_SIZE))  # 4 px at 32 px, scaled with the image
+
+
+def forms(image_size: int, augment: bool) -> tuple[PixelForm, PixelForm]:
+    """(train, eval) forms of :func:`transforms` for whole batches on a device (``greenkd_lib.data.device``)."""
+    resize = image_size != NATIVE_SIZE
+    aug = BatchAugment(padding=_padding(image_size), flip=True, degrees=15.0) if augment else None
+    return (PixelForm(MEAN, STD, image_size, resize, aug), PixelForm(MEAN, STD, image_size, resize))
+
+
 def transforms(image_size: int, augment: bool) -> tuple[v2.Compose, v2.Compose]:
     """(train, eval) transforms of the paper: RandomCrop(32, padding 4), flip, RandomRotation(15)."""
     resize = None if image_size == NATIVE_SIZE else image_size
-    padding = max(1, round(4 * image_size / NATIVE_SIZE))  # 4 px at 32 px, scaled with the image
+    padding = _padding(image_size)
     train_aug = [v2.RandomCrop(image_size, padding=padding), v2.RandomHorizontalFlip(),
                  v2.RandomRotation(15)] if augment else []
     return (image_transform(MEAN, STD, resize=resize, augment=train_aug),
@@ -158,8 +171,9 @@ def load_cifar(name: str, root: Path, *, image_size: int | None, val_fraction: f
     test_base = reader(root, train=False, download=download)  # a second download=True finds the files and skips
     size = image_size or NATIVE_SIZE
     train_tf, eval_tf = transforms(size, augment)
-    train, val, test = split_views(train_base, test_base, train_tf, eval_tf,
-                                   val_fraction=val_fraction, subset=subset, seed=seed)
+    train_form, eval_form = forms(size, augment)
+    train, val, test = split_views(train_base, test_base, train_tf, eval_tf, val_fraction=val_fraction,
+                                   subset=subset, seed=seed, train_form=train_form, eval_form=eval_form)
     return DatasetBundle(
         name=name, train=train, val=val, test=test, classes=list(train_base.classes),
         num_classes=len(train_base.classes), image_size=size, mean=MEAN, std=STD,

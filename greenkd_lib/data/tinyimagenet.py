@@ -10,7 +10,9 @@ from torchvision import datasets
 from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
 from torchvision.transforms import v2
 
+from .augment import BatchAugment
 from .bundle import DatasetBundle, image_transform, split_views
+from .device import PixelForm
 from .errors import DatasetCorruptError, dataset_not_found
 
 MEAN = (0.4802, 0.4481, 0.3975)
@@ -107,6 +109,13 @@ def transforms(image_size: int, augment: bool) -> tuple[v2.Compose, v2.Compose]:
             image_transform(MEAN, STD, resize=resize))
 
 
+def forms(image_size: int, augment: bool) -> tuple[PixelForm, PixelForm]:
+    """(train, eval) forms of :func:`transforms` for whole batches on a device (``greenkd_lib.data.device``)."""
+    resize = image_size != NATIVE_SIZE
+    aug = BatchAugment(flip=True, degrees=20.0) if augment else None
+    return (PixelForm(MEAN, STD, image_size, resize, aug), PixelForm(MEAN, STD, image_size, resize))
+
+
 def present(root: Path) -> bool:
     """Whether every file and folder of the expected layout exists under ``root`` (contents unchecked)."""
     folder = Path(root) / FOLDER
@@ -132,8 +141,9 @@ def load_tinyimagenet(root: Path, *, image_size: int | None, val_fraction: float
     test_base = ImageFiles(_val_samples(folder, class_to_idx))
     size = image_size or NATIVE_SIZE
     train_tf, eval_tf = transforms(size, augment)
-    train, val, test = split_views(train_base, test_base, train_tf, eval_tf,
-                                   val_fraction=val_fraction, subset=subset, seed=seed)
+    train_form, eval_form = forms(size, augment)
+    train, val, test = split_views(train_base, test_base, train_tf, eval_tf, val_fraction=val_fraction,
+                                   subset=subset, seed=seed, train_form=train_form, eval_form=eval_form)
     return DatasetBundle(
         name="tinyimagenet", train=train, val=val, test=test, classes=_class_names(folder, wnids),
         num_classes=len(wnids), image_size=size, mean=MEAN, std=STD,
