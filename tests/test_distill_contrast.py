@@ -17,14 +17,7 @@ from greenkd_lib.models.features import PenultimateFeatures
 N_DATA, K, DIM, B = 7, 3, 5, 2
 T, MOMENTUM = 0.07, 0.5
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors on a shared machine: a second intra-op thread only spin-waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _reference_nce(scores: np.ndarray, n_data: int, eps: float = NCE_EPS) -> float:

@@ -34,6 +34,8 @@ COMPARED = ["epoch", "train_loss", "val_acc", "test_acc", "lr", "tau_mean", "tau
             "flops"]
 IMAGE_SIZE, NUM_CLASSES = 12, 10
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 
 def _config(name: str, profile=PROFILE, params: dict | None = None, seed: int = 0) -> RunConfig:
     spec = get_method(name)
@@ -42,14 +44,6 @@ def _config(name: str, profile=PROFILE, params: dict | None = None, seed: int = 
     return method_config(profile, name, STUDENT, "digits", seed, teacher=teacher, temperature=temperature,
                          params={**FAST_PARAMS.get(name, {}), **(params or {})})
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared machine: a second intra-op thread only spin-waits (10x slower at load 3)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

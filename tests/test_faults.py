@@ -30,19 +30,13 @@ from greenkd_lib.runs.integrity import sidecar, write_verified
 from greenkd_lib.runs.locking import RunLockTimeout, holding
 from greenkd_lib.train import get_or_run, load_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 PROFILE = get_profile("smoke", epochs=3, max_batches=3, subset=120)
 TIMING = {"images_per_s"}
 SURVIVED, CLEAR = "survived", "clear error"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
