@@ -22,7 +22,7 @@ import torch
 from . import data as data_mod
 from . import paths
 from . import models
-from .carbon import CarbonMeter, Footprint, to_gflops_millions
+from .carbon import CarbonMeter, Footprint, to_gflops_millions, training_flops
 from .config import RunConfig
 from .distill.kd import sum_terms
 from .distill.methods import DistillationMethod, Setup, get_method
@@ -245,7 +245,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
             state["samples_seen"] += seen
             state["eval_samples"] += eval_samples_per_epoch
             # The evaluated model is the student: one forward per evaluated sample.
-            flops = flops_per_sample * state["samples_seen"] + student_flops * state["eval_samples"]
+            flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
+                                   train_per_sample=flops_per_sample)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / max(seen, 1),

@@ -509,3 +509,11 @@ def test_declared_sibling_workers_are_not_a_disturbance():
     assert fp.sibling_load is not None and fp.sibling_load > 0.1, fp  # up to one core of two
     # The sibling's time is taken out of other_load, not added beside it (other work may also run).
     assert fp.other_load + fp.sibling_load <= fp.machine_load + 1e-6
+
+
+def test_training_flops_takes_a_methods_own_cost_per_sample():
+    # DML trains two networks: its per-sample cost replaces 3 x student + teacher.
+    assert training_flops(10, 4, teacher_forward=5, eval_samples=2, train_per_sample=66) == 66 * 4 + 10 * 2
+    assert training_flops(10, 4, teacher_forward=5) == training_flops(10, 4, train_per_sample=35)
+    with pytest.raises(ValueError, match="train_per_sample"):
+        training_flops(10, 4, train_per_sample=-1)

@@ -35,7 +35,8 @@ def _count(name: str, value: object) -> int:
 
 
 def training_flops(student_forward: int, train_samples: int, teacher_forward: int = 0,
-                   eval_samples: int = 0, eval_forward: int | None = None) -> int:
+                   eval_samples: int = 0, eval_forward: int | None = None,
+                   train_per_sample: int | None = None) -> int:
     """FLOPs of a whole training procedure.
 
     student_forward: FLOPs of one student forward pass on one sample.
@@ -43,6 +44,8 @@ def training_flops(student_forward: int, train_samples: int, teacher_forward: in
     teacher_forward: FLOPs of one teacher forward on one sample (0 without distillation).
     eval_samples: samples evaluated over the whole procedure (e.g. epochs x validation size).
     eval_forward: FLOPs of the evaluated model's forward per sample; defaults to student_forward.
+    train_per_sample: training FLOPs per sample when a distillation method declares its own (DML
+    trains two networks, CMC adds heads); replaces ``(1 + BACKWARD_FACTOR) * student + teacher``.
 
     Returns ``(1 + BACKWARD_FACTOR) * student_forward * train_samples
     + teacher_forward * train_samples + eval_forward * eval_samples``.
@@ -52,7 +55,9 @@ def training_flops(student_forward: int, train_samples: int, teacher_forward: in
     teacher = _count("teacher_forward", teacher_forward)
     n_eval = _count("eval_samples", eval_samples)
     per_eval = student if eval_forward is None else _count("eval_forward", eval_forward)
-    return (1 + BACKWARD_FACTOR) * student * samples + teacher * samples + per_eval * n_eval
+    per_train = ((1 + BACKWARD_FACTOR) * student + teacher if train_per_sample is None
+                 else _count("train_per_sample", train_per_sample))
+    return per_train * samples + per_eval * n_eval
 
 
 def to_gflops_millions(flops: float) -> float:
