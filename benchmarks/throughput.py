@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from greenkd_lib import data, inputs as inputs_mod, models, train as train_mod
+from greenkd_lib.devices import pick_device
 from greenkd_lib.carbon import Footprint
 from greenkd_lib.config import CarbonSettings, student_config, teacher_config
 from greenkd_lib.distill import StochasticTemperature
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
 
-    dev = train_mod.pick_device(args.device)
+    dev = pick_device(args.device)
     profile = get_profile("quick", image_size=args.image_size, batch_size=args.batch, epochs=1, seeds=(0,))
     bundle = data.load("digits", image_size=args.image_size)
     carbon = CarbonSettings(carbon_intensity=294.21)

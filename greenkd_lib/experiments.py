@@ -241,7 +241,7 @@ class Lab:
         from torch.utils.data import DataLoader
 
         from .carbon import measure_inference
-        from .train import pick_device
+        from .devices import pick_device
 
         dev = pick_device(self.device)
         loader = DataLoader(self.data().test, batch_size=batch_size or self.profile.eval_batch_size, shuffle=False)
@@ -274,7 +274,7 @@ class Lab:
 
 def _check_device(device: str | torch.device | None) -> None:
     """A device this machine has, or a clear error naming the choices."""
-    from .train import pick_device
+    from .devices import pick_device
 
     try:
         dev = pick_device(device)  # an absent CUDA raises ValueError naming the fix

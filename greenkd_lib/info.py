@@ -26,7 +26,7 @@ def collect(data_root: str | Path = "data") -> dict[str, Any]:
 
     from .carbon import measurement_mode
     from .data import available
-    from .train import pick_device
+    from .devices import pick_device
 
     mode, detail = measurement_mode()
     root = Path(data_root)

@@ -29,7 +29,7 @@ _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}
 
 def default_workers(device: str | torch.device | None = None) -> int:
     """2 on a CPU with at least 2 cores (measured faster than one 2-thread training); else 1."""
-    from .train import pick_device
+    from .devices import pick_device
 
     if pick_device(device).type != "cpu":
         return 1

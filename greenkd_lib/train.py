@@ -22,6 +22,7 @@ import torch
 from . import data as data_mod
 from . import paths
 from . import models
+from .devices import pick_device
 from .carbon import CarbonMeter, Footprint, to_gflops_millions, training_flops
 from .config import RunConfig
 from .distill.kd import sum_terms
@@ -33,7 +34,7 @@ from .profiles import checked
 from .recovery import best_weights_usable, check_train_result, verify_trained_run
 from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 
-__all__ = ["TrainingDivergedError", "pick_device", "train", "get_or_run", "load_model"]
+__all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model"]
 
 # How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
 # sync every batch would stall the queue.
@@ -42,20 +43,6 @@ _SYNC_EVERY = 20
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA, then MPS, then CPU."""
-    if device is not None and str(device) != "auto":
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _seed_everything(seed: int) -> None:
