@@ -3,7 +3,8 @@
 It is built from what the notebooks left under ``outputs/<profile>/`` (``summary.json``,
 ``manifest/*.json``, ``figures/``, ``tables/``, ``html/``, ``notebooks/``) and links to those files
 by relative paths, so the folder can be zipped or served as is. One file, inline CSS, no scripts:
-it opens offline.
+it opens offline. The page itself is the Jinja template ``templates/report.html.j2``; this module
+gathers what it shows.
 """
 
 from __future__ import annotations
@@ -18,24 +19,38 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup, escape
 
 from . import __version__
-from .outputs import _atomic_write
+from .runs.atomic import atomic_write_bytes
 from .paths import outputs_root
 from .profiles import Profile, get_profile
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "format_duration", "short_caption", "png_size", "add_back_link", "BEYOND_THE_PAPER"]
 
 BEYOND_THE_PAPER = "Beyond the paper"  # the label of NN_ablation_* notebooks
 _BEYOND_PREFIX = "ablation_"
 _STEM = re.compile(r"^(?P<num>\d+)_(?:(?P<kind>fig|table)(?P<no>\d+)_)?(?P<slug>.*)$")
+TEMPLATE = "report.html.j2"  # in greenkd_lib/templates/, shipped as package data
+PAGE_PX = 1180  # the page's max width; what is left after its padding is the column tables must fit
+_COLUMN_PX = PAGE_PX - 48
+_CHAR_EM = 0.56  # the mean width of a character of table text, in em (measured in Chromium, system-ui)
+LONG_CELL = 32  # text cells longer than this may wrap (between words); shorter ones never do
+_CAPTION_CHARS = 100  # a caption shortened for the contents list
+# One level of nesting covers "(mean +- std over 2 seed(s))"; "seed(s)" itself has no space before it.
+_ASIDE = re.compile(r"\s+\((?:[^()]|\([^()]*\))*\)")
+_BREAKABLE = re.compile(r"(\S*[-‐–—/>]\S*)")  # a word a browser could break inside (after a hyphen or slash)
+_BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_BACK_CLASS = "greenkd-back"
 
 
 @dataclass
 class _Table:
     columns: list[tuple[str, bool]]  # (header, numeric)
     rows: list[list[str]]
+    min_chars: list[int] = field(default_factory=list)  # per column, a floor for wide tables (_min_chars)
+    wide: bool = False  # probably wider than the page's column: the page says it scrolls
 
 
 @dataclass
@@ -44,7 +59,9 @@ class _Item:
     name: str
     caption: str
     anchor: str
+    short: str = ""  # the caption shortened for the contents list
     image: str | None = None  # relative URLs
+    size: tuple[int, int] | None = None  # the image's pixels (width, height)
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
     table: _Table | None = None
     problem: str | None = None  # a missing or unreadable file
@@ -92,13 +109,79 @@ def _when(iso: Any) -> str:
         return str(iso) if iso else "?"
 
 
-def _duration(seconds: Any) -> str:
+def format_duration(seconds: Any) -> str:
+    """Seconds as ``3 min 12 s`` or ``4.2 s``; anything that is not a number as ``""``."""
     try:
         seconds = float(seconds)
     except (TypeError, ValueError):
         return ""
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes)} min {secs:02.0f} s" if minutes else f"{secs:.1f} s"
+
+
+def short_caption(caption: str, limit: int = _CAPTION_CHARS) -> str:
+    """A caption cut to its first clause without asides in parentheses, at most ``limit`` characters."""
+    # Captions end with their provenance "(digits, quick profile, ...)" and qualify as they go: the
+    # contents list needs only what the item is.
+    text = " ".join(_ASIDE.sub("", caption).split(";")[0].split()).strip(" ,:.")
+    if not text:
+        text = " ".join(caption.split())
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(" ,:;.-") + "…"
+    return text
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """A PNG's (width, height) in pixels from its header; ``None`` if it is not a readable PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    # The 8-byte signature, then the IHDR chunk: length, b"IHDR", width and height (big-endian).
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return (width, height) if width and height else None
+
+
+def add_back_link(html_text: str, href: str = "../index.html", label: str = "Back to the report") -> str:
+    """An exported notebook page with a link back to the report at the top of its body (added once)."""
+    if f'class="{_BACK_CLASS}"' in html_text:
+        return html_text
+    # Inline style: the page's own stylesheet is nbconvert's, which knows nothing of this bar.
+    bar = Markup(
+        '<nav class="{cls}" style="font:15px/1.5 system-ui,-apple-system,\'Segoe UI\',Roboto,Arial,sans-serif;'
+        "padding:.5rem 1rem;margin:0 0 .5rem;background:#f5f7fa;border-bottom:1px solid #dde1e7\">"
+        '<a href="{href}" style="color:#1f5fae;text-decoration:none">&larr; {label}</a></nav>\n'
+    ).format(cls=_BACK_CLASS, href=href, label=label)
+    body = _BODY.search(html_text)
+    at = body.end() if body else 0
+    return html_text[:at] + ("\n" if body else "") + str(bar) + html_text[at:]
+
+
+def _nobreak(text: Any) -> Markup:
+    """Escaped text that breaks between words only, never inside ``kd-tuned`` or ``->``."""
+    parts = _BREAKABLE.split(str(text))
+    return Markup("").join(
+        Markup('<span class="nb">{}</span>').format(p) if i % 2 and len(p) > 1 else escape(p)
+        for i, p in enumerate(parts))
+
+
+def _min_chars(header: str, cells: list[str], header_lines: int | None = None) -> int:
+    """The narrowest a column gets, in characters: a short cell or a number on one line, a long text
+    cell within 18 to 42, the header at its longest word (or in ``header_lines`` lines at most)."""
+    widths = [max((len(w) for w in header.split()), default=1)]
+    if header_lines:
+        widths.append(math.ceil(len(header) / header_lines))
+    widths += [len(c) if len(c) <= LONG_CELL else min(max(math.ceil(len(c) / 2), 18), 42) for c in cells]
+    return max(widths)
+
+
+def _table_px(min_chars: list[int]) -> int:
+    """A rough width of a table whose columns are this many characters wide, as the page lays it out."""
+    char_px, pad_px = _CHAR_EM * 14.72, 23  # table text is .92rem = 14.72 px; .7rem of padding each side
+    return int(sum(chars * char_px + pad_px for chars in min_chars))
 
 
 def _plural(n: int, word: str) -> str:
@@ -117,7 +200,15 @@ def _read_table(csv: Path) -> _Table:
         columns.append((str(name), numeric))
         formatters.append(whole)
     rows = [[_fmt(v, w) for v, w in zip(row, formatters)] for row in df.astype(object).itertuples(index=False)]
-    return _Table(columns=columns, rows=rows)
+    table = _Table(columns=columns, rows=rows)
+    columns_cells = [(name, [row[j] for row in rows]) for j, (name, _) in enumerate(columns)]
+    # The estimate runs a little high; measured in Chromium, it tells the tables that overflow from the others.
+    table.wide = _table_px([_min_chars(h, c) for h, c in columns_cells]) > 1.03 * _COLUMN_PX
+    if table.wide:
+        # A table that scrolls anyway would squeeze each column to its longest word (headers one word
+        # a line, long cells a word or two a line): a floor keeps headers to two lines.
+        table.min_chars = [_min_chars(h, c, header_lines=2) for h, c in columns_cells]
+    return table
 
 
 def _first_heading(executed: Path) -> str | None:
@@ -153,6 +244,17 @@ def _describe_stem(stem: str) -> tuple[str, str | None]:
     return (slug.replace("_", " ") or stem), label
 
 
+def _without_label(title: str, label: str | None) -> str:
+    """``Fig 1: the carbon footprint`` under the label "Fig 1" -> ``The carbon footprint`` (the label shows anyway)."""
+    kind, _, number = (label or "").partition(" ")
+    word = {"Fig": r"fig(?:ure|\.)?", "Table": r"table"}.get(kind)
+    if not word or not number.isdigit():
+        return title
+    m = re.match(rf"{word}\s*{number}(?!\d)\s*[:.—–-]?\s*", title, re.IGNORECASE)
+    rest = title[m.end():] if m else ""
+    return rest[0].upper() + rest[1:] if rest else title
+
+
 def _sort_key(stem: str) -> tuple[int, str]:
     m = re.match(r"^(\d+)_", stem)
     return (int(m.group(1)) if m else 10**9, stem)
@@ -164,13 +266,15 @@ def _item(root: Path, raw: dict[str, Any], used: set[str]) -> _Item:
     while anchor in used:
         anchor += "-x"
     used.add(anchor)
-    item = _Item(kind=kind, name=name, caption=str(raw.get("caption", "")), anchor=anchor)
+    caption = str(raw.get("caption", ""))
+    item = _Item(kind=kind, name=name, caption=caption, anchor=anchor, short=short_caption(caption) or name)
     files = [str(f) for f in raw.get("files", [])]
     missing = [f for f in files if not (root / f).is_file()]
     present = [f for f in files if f not in missing]
     if kind == "figure":
         pngs = [f for f in present if f.lower().endswith(".png")]
         item.image = _url(pngs[0]) if pngs else None
+        item.size = png_size(root / pngs[0]) if pngs else None
     elif kind == "table":
         csvs = [f for f in present if f.lower().endswith(".csv")]
         if csvs:
@@ -208,7 +312,7 @@ def _sections(root: Path, summary: dict[str, Any]) -> list[_Section]:
             links.append(("notebook (.ipynb)", _url(f"notebooks/{stem}.ipynb")))
         items = [_item(root, raw, used) for raw in manifests.get(stem, {}).get("items", []) if isinstance(raw, dict)]
         sections.append(_Section(
-            stem=stem, title=title or slug_title, label=label, anchor=_anchor(f"nb-{stem}"),
+            stem=stem, title=_without_label(title or slug_title, label), label=label, anchor=_anchor(f"nb-{stem}"),
             status=run.get("status"), seconds=run.get("seconds"), error=run.get("error"),
             finished_at=run.get("finished_at"), links=links, items=items, problem=problems.get(stem),
         ))
@@ -234,7 +338,8 @@ def _banner(profile: Profile, data_root: str | None) -> tuple[str, list[str]]:
         scale += f" of at most {profile.max_batches} batches"
     if profile.subset:
         scale += f", at most {profile.subset} samples per split"
-    purpose = "a seconds-long check that everything runs" if profile.name == "smoke" else "a laptop-sized rerun"
+    purpose = ("a check that every notebook runs end to end (tiny trainings; the whole batch takes minutes)"
+               if profile.name == "smoke" else "a laptop-sized rerun")
     return "scaled", [
         f"{profile.name.capitalize()} profile — {purpose}: every model is trained on {data} "
         f"instead of the paper's data sets, for {scale}, {'seed' if len(profile.seeds) == 1 else 'seeds'} {seeds}.",
@@ -244,124 +349,6 @@ def _banner(profile: Profile, data_root: str | None) -> tuple[str, list[str]]:
         + "The paper's published numbers are in data/paper/; the paper profile "
         "(greenkd reproduce --profile paper) reruns its experiments at full scale.",
     ]
-
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-:root { --fg:#1d2430; --muted:#5b6473; --line:#dde1e7; --bg:#fff; --soft:#f5f7fa;
-        --ok:#1f7a3d; --bad:#b3261e; --badbg:#fdecea; --warnbg:#fff6db; --warnline:#e0b100;
-        --infobg:#e8f1fb; --infoline:#2f6db5; --link:#1f5fae; }
-* { box-sizing: border-box; }
-body { margin:0; color:var(--fg); background:var(--bg);
-       font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; }
-main { max-width:1080px; margin:0 auto; padding:2rem 1.5rem 4rem; }
-h1 { font-size:2rem; margin:0 0 .25rem; letter-spacing:-.01em; }
-h2 { font-size:1.45rem; margin:3rem 0 .75rem; padding-bottom:.3rem; border-bottom:2px solid var(--line); }
-h3 { font-size:1.1rem; margin:2rem 0 .5rem; }
-a { color:var(--link); text-decoration:none; } a:hover { text-decoration:underline; }
-.sub { color:var(--muted); margin:0 0 1.25rem; }
-.banner { border-left:5px solid var(--warnline); background:var(--warnbg); padding:.8rem 1rem; border-radius:4px; }
-.banner.paper { border-color:var(--infoline); background:var(--infobg); }
-.banner p { margin:.2rem 0; }
-.meta { color:var(--muted); font-size:.9rem; margin:.75rem 0 0; }
-nav.toc { background:var(--soft); border:1px solid var(--line); border-radius:6px; padding:.75rem 1.25rem; margin:1.5rem 0; }
-nav.toc ol { margin:.3rem 0; padding-left:1.4rem; } nav.toc li { margin:.15rem 0; }
-nav.toc ol ol { font-size:.92rem; }
-table { border-collapse:collapse; font-size:.92rem; font-variant-numeric:tabular-nums; }
-th, td { padding:.35rem .7rem; border-bottom:1px solid var(--line); text-align:left; vertical-align:top; }
-th { background:var(--soft); font-weight:600; }
-.num { text-align:right; }
-tr.failed td { background:var(--badbg); }
-.status { font-weight:600; white-space:nowrap; }
-.status.ok { color:var(--ok); } .status.FAILED { color:var(--bad); } .status.none { color:var(--muted); font-weight:400; }
-.error { color:var(--bad); font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:.85rem; }
-.failbox { border:1px solid var(--bad); background:var(--badbg); color:var(--bad); border-radius:4px; padding:.6rem .9rem; margin:.5rem 0 1rem; }
-.label { display:inline-block; font-size:.8rem; font-weight:600; color:#fff; background:var(--infoline);
-         border-radius:3px; padding:.05rem .45rem; margin-right:.5rem; vertical-align:.15em; }
-.links { font-size:.88rem; color:var(--muted); } .links a { margin-right:.6rem; }
-figure { margin:1rem 0 2rem; }
-figure img { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; background:#fff; }
-figcaption, .caption { color:var(--fg); font-size:.95rem; margin:.4rem 0; max-width:75ch; }
-.caption { margin-bottom:.5rem; }
-.table-wrap { overflow-x:auto; margin-bottom:.4rem; }
-.empty { color:var(--muted); font-style:italic; }
-footer { color:var(--muted); font-size:.85rem; margin-top:4rem; border-top:1px solid var(--line); padding-top:1rem; }
-</style>
-</head>
-<body>
-<main>
-<h1>{{ title }}</h1>
-<p class="sub">Companion to Rafat et al., “Mitigating carbon footprint for knowledge distillation based deep
-learning model compression”, PLOS ONE 18(5): e0285668, 2023.</p>
-
-<div class="banner {{ banner_class }}">{% for p in banner %}<p>{{ p }}</p>{% endfor %}</div>
-{% if run %}<p class="meta">Last run: finished {{ run.finished_at|when }}{% if run.total_s is not none %}, took {{ run.total_s|duration }}{% endif %}{% if run.only %}, only notebooks matching “{{ run.only }}”{% endif %};
-kernel {{ run.kernel or "?" }}, {{ run.jobs or 1 }} at once; data root {{ run.data_root or "the project's data/" }}.</p>{% endif %}
-
-<nav class="toc"><strong>Contents</strong>
-<ol>
-<li><a href="#run-summary">Run summary</a></li>
-{% for s in sections %}<li><a href="#{{ s.anchor }}">{% if s.label %}{{ s.label }} · {% endif %}{{ s.title }}</a>
-{% if s.status == "FAILED" %} <span class="status FAILED">FAILED</span>{% endif %}
-{% if s.items %}<ol>{% for i in s.items %}<li><a href="#{{ i.anchor }}">{{ i.kind|capitalize }}: {{ i.name }}</a></li>{% endfor %}</ol>{% endif %}
-</li>
-{% endfor %}</ol>
-</nav>
-
-<h2 id="run-summary">Run summary</h2>
-{% if sections %}
-<div class="table-wrap"><table>
-<thead><tr><th>Notebook</th><th>Status</th><th class="num">Time</th><th>Outputs</th><th>Error</th></tr></thead>
-<tbody>
-{% for s in sections %}<tr{% if s.status == "FAILED" %} class="failed"{% endif %}>
-<td><a href="#{{ s.anchor }}">{{ s.stem }}</a></td>
-<td><span class="status {{ s.status or 'none' }}">{{ s.status or "not run by greenkd reproduce" }}</span></td>
-<td class="num">{% if s.seconds is not none %}{{ s.seconds|duration }}{% endif %}</td>
-<td class="links">{% for label, url in s.links %}<a href="{{ url }}">{{ label }}</a>{% endfor %}</td>
-<td class="error">{{ s.error or "" }}</td>
-</tr>
-{% endfor %}</tbody></table></div>
-{% else %}<p class="empty">No notebook has run for this profile yet: run <code>greenkd reproduce --profile {{ profile }}</code>.</p>{% endif %}
-
-{% for s in sections %}
-<h2 id="{{ s.anchor }}">{% if s.label %}<span class="label">{{ s.label }}</span>{% endif %}{{ s.title }}</h2>
-<p class="links"><code>{{ s.stem }}</code> · <span class="status {{ s.status or 'none' }}">{{ s.status or "not run by greenkd reproduce" }}</span>
-{% if s.seconds is not none %} · {{ s.seconds|duration }}{% endif %}
-{% for label, url in s.links %} · <a href="{{ url }}">{{ label }}</a>{% endfor %}</p>
-{% if s.status == "FAILED" %}<div class="failbox"><strong>This notebook failed</strong>{% if s.error %}: <span class="error">{{ s.error }}</span>{% endif %}.
-Anything below is what it saved before failing; the executed notebook shows where it stopped.</div>{% endif %}
-{% if s.problem %}<div class="failbox">{{ s.problem }}</div>{% endif %}
-{% for i in s.items %}
-{% if i.kind == "figure" %}<figure id="{{ i.anchor }}">
-{% if i.image %}<a href="{{ i.image }}"><img src="{{ i.image }}" alt="{{ i.caption }}" loading="lazy"></a>{% endif %}
-<figcaption><strong>{{ i.name }}.</strong> {{ i.caption }}
-<span class="links">{% for label, url in i.links %}<a href="{{ url }}">{{ label }}</a>{% endfor %}</span></figcaption>
-{% if i.problem %}<div class="failbox">{{ i.problem }}</div>{% endif %}
-</figure>
-{% else %}<section id="{{ i.anchor }}">
-<p class="caption"><strong>{{ i.name }}.</strong> {{ i.caption }}
-<span class="links">{% for label, url in i.links %}<a href="{{ url }}">{{ label }}</a>{% endfor %}</span></p>
-{% if i.table %}<div class="table-wrap"><table class="data">
-<thead><tr>{% for name, num in i.table.columns %}<th{% if num %} class="num"{% endif %}>{{ name }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in i.table.rows %}<tr>{% for cell in row %}<td{% if i.table.columns[loop.index0][1] %} class="num"{% endif %}>{{ cell }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table></div>{% endif %}
-{% if i.problem %}<div class="failbox">{{ i.problem }}</div>{% endif %}
-</section>{% endif %}
-{% else %}<p class="empty">This notebook saved no figures or tables.</p>
-{% endfor %}
-{% endfor %}
-
-<footer>Generated {{ generated|when }} by greenkd {{ version }}. Numbers, figures and tables come from
-<code>outputs/{{ profile }}/</code>; every link on this page is relative to it.</footer>
-</main>
-</body>
-</html>
-"""
 
 
 def build_report(profile: str, output_root: str | Path | None = None) -> Path:
@@ -379,9 +366,13 @@ def build_report(profile: str, output_root: str | Path | None = None) -> Path:
         except ValueError:
             summary = {}  # shown as "not run by greenkd reproduce" rather than failing the report
     banner_class, banner = _banner(spec, summary.get("data_root"))
-    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, duration=_duration)
-    page = env.from_string(_TEMPLATE).render(
+    env = Environment(loader=PackageLoader("greenkd_lib", "templates"), autoescape=True,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=_when, duration=format_duration, nobreak=_nobreak)
+    page = env.get_template(TEMPLATE).render(
+        page_px=PAGE_PX,
+        long_cell=LONG_CELL,
+        char_em=_CHAR_EM,
         title=f"greenkd — {profile} profile",
         profile=profile,
         banner_class=banner_class,
@@ -392,5 +383,5 @@ def build_report(profile: str, output_root: str | Path | None = None) -> Path:
         version=__version__,
     )
     path = root / "index.html"
-    _atomic_write(path, page.encode("utf-8"))
+    atomic_write_bytes(path, page.encode("utf-8"))
     return path
