@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="execute every notebook with papermill and build the HTML report")
     rep.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
     rep.add_argument("--only", default=None, help="run only notebooks whose file name contains this pattern")
-    rep.add_argument("--jobs", type=_jobs, default=1, help="notebooks executed at once (default 1)")
+    rep.add_argument("--jobs", type=_jobs, default=None,
+                     help="notebooks executed at once (default 2 on 2 or more cores; trainings still take "
+                          "one of the machine's training slots each, and notebooks that time inference run alone)")
     rep.add_argument("--output", default=None, help="output root (default: the project's outputs/)")
     rep.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
     rep.set_defaults(func=_reproduce)

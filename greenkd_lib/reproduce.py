@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .outputs import _atomic_write
 from .paths import notebooks_dir, outputs_root
 from .profiles import get_profile
+from .runs.atomic import atomic_write_text
 
-__all__ = ["notebooks", "reproduce", "NotebookResult"]
+__all__ = ["notebooks", "reproduce", "default_jobs", "NotebookResult"]
 
 _NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 _MAX_ERROR_CHARS = 300
@@ -101,8 +102,10 @@ def _kernel_arguments(kernel_name: str) -> list[str]:
 def _export_html(executed: Path, target: Path) -> None:
     from nbconvert import HTMLExporter
 
+    from .report import add_back_link
+
     body, _ = HTMLExporter().from_filename(str(executed))
-    _atomic_write(target, body.encode())
+    atomic_write_text(target, add_back_link(body))  # a way back to index.html from every notebook page
 
 
 class _Progress:
@@ -124,6 +127,46 @@ class _Job:
     source: Path
     parameters: dict[str, Any]
     inspect_error: str | None  # the notebook could not even be read
+    alone: str | None = None  # why it runs with no other notebook beside it (it times something)
+
+
+def default_jobs() -> int:
+    """Notebooks executed at once by default: 2 where there are at least 2 cores, else 1.
+
+    Trainings never oversubscribe the machine whatever this is (each takes one of the machine's
+    training slots, :mod:`greenkd_lib.slots`); a second notebook fills the gaps with its kernel's
+    start, the runs it reads back and its plots."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _runs_alone(path: Path) -> str | None:
+    """The notebook's ``metadata.greenkd.runs_alone`` (the reason it must run alone), if any."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        return None  # an unreadable notebook fails in papermill, with its own message
+    reason = meta.get("greenkd", {}).get("runs_alone") if isinstance(meta, dict) else None
+    return str(reason) if reason else None
+
+
+def _execute(plan: list[_Job], jobs: int, run_one) -> list[NotebookResult]:
+    """``run_one`` over the plan, ``jobs`` at a time; notebooks that run alone come last, one by one
+    on a quiet machine (the runs they read are trained by then)."""
+    shared = [job for job in plan if not job.alone]
+    alone = [job for job in plan if job.alone]
+    if jobs == 1:
+        done = {job.index: run_one(job) for job in shared}
+    else:
+        # Threads suffice: each notebook runs in its own kernel process.
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
+            futures = {job.index: pool.submit(run_one, job) for job in shared}
+            try:
+                done = {index: f.result() for index, f in futures.items()}
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    done.update({job.index: run_one(job) for job in alone})
+    return [done[job.index] for job in plan]
 
 
 def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], progress: _Progress) -> NotebookResult:
@@ -182,7 +225,8 @@ def _plan(paths: list[Path], offered: dict[str, Any], extra: dict[str, Any]) -> 
             jobs.append(_Job(index, path, {}, f"cannot read the notebook: {_describe(err)}"))
             continue
         declared_anywhere |= declared
-        jobs.append(_Job(index, path, {k: v for k, v in {**offered, **extra}.items() if k in declared}, None))
+        jobs.append(_Job(index, path, {k: v for k, v in {**offered, **extra}.items() if k in declared}, None,
+                         _runs_alone(path)))
     unknown = sorted(set(extra) - declared_anywhere)
     if unknown:
         # papermill would only warn and run the notebooks without it.
@@ -207,7 +251,7 @@ def _write_summary(root: Path, results: list[NotebookResult], directory: Path, r
     merged = {k: v for k, v in previous.items() if k in existing}
     merged.update({r.notebook: asdict(r) for r in results})
     summary = {**run, "notebooks": [merged[k] for k in sorted(merged)]}
-    _atomic_write(path, json.dumps(summary, indent=2).encode())
+    atomic_write_text(path, json.dumps(summary, indent=2))
 
 
 def _print_table(results: list[NotebookResult]) -> None:
@@ -218,7 +262,7 @@ def _print_table(results: list[NotebookResult]) -> None:
     print(flush=True)
 
 
-def reproduce(profile: str = "quick", only: str | None = None, jobs: int = 1,
+def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None = None,
               output_root: str | Path | None = None, data_root: str | Path | None = None,
               extra_parameters: dict | None = None, kernel_name: str = "python3",
               directory: str | Path | None = None) -> int:
@@ -228,7 +272,8 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int = 1,
     notebook's executed copy keeps its error). ``directory`` defaults to ``notebooks/``.
     """
     get_profile(profile)  # an unknown profile fails here, with the list of known ones
-    if not isinstance(jobs, int) or jobs < 1:
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1 (notebooks executed at once), got {jobs!r}")
     if extra_parameters is not None and not isinstance(extra_parameters, dict):
         raise TypeError(f"extra_parameters must be a dict of notebook parameter -> value, got {type(extra_parameters).__name__}")
@@ -257,17 +302,7 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int = 1,
     old_level = pm_logger.level
     pm_logger.setLevel(logging.ERROR)  # papermill's per-notebook INFO/WARNING chatter
     try:
-        if jobs == 1:
-            results = [_run_job(job, root, kernel_name, kernel_args, progress) for job in plan]
-        else:
-            # Threads suffice: each notebook runs in its own kernel process.
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
-                futures = [pool.submit(_run_job, job, root, kernel_name, kernel_args, progress) for job in plan]
-                try:
-                    results = [f.result() for f in futures]
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+        results = _execute(plan, jobs, lambda job: _run_job(job, root, kernel_name, kernel_args, progress))
     finally:
         pm_logger.setLevel(old_level)
     total = time.perf_counter() - start
@@ -285,10 +320,10 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int = 1,
         "total_s": round(total, 2),
     })
 
-    from .report import _duration, build_report
+    from .report import build_report, format_duration
 
     report = build_report(profile, out_abs)
     failed = [r.notebook for r in results if r.status != "ok"]
     verdict = f"{len(results) - len(failed)} ok" + (f", {len(failed)} FAILED ({', '.join(failed)})" if failed else "")
-    print(f"{len(results)} notebook(s) in {_duration(total)}: {verdict}\nreport: {report}", flush=True)
+    print(f"{len(results)} notebook(s) in {format_duration(total)}: {verdict}\nreport: {report}", flush=True)
     return 1 if failed else 0

@@ -89,7 +89,8 @@ def test_batch_runs_past_a_failure_and_reports_everything(nb_dir: Path, tmp_path
     assert rows["02_table1_broken"]["error"] == "ValueError: boom: deliberate failure"
     assert summary["profile"] == "smoke" and summary["total_s"] > 0
     for stem in rows:
-        assert "<html" in (root / "html" / f"{stem}.html").read_text()[:2000].lower()
+        exported = (root / "html" / f"{stem}.html").read_text()
+        assert "<html" in exported[:2000].lower() and 'href="../index.html"' in exported  # a way back
 
     page = (root / "index.html").read_text()
     assert "greenkd — smoke profile" in page and "NOT the paper" in page
@@ -173,3 +174,34 @@ def test_report_from_manifests_alone(tmp_path: Path) -> None:
     assert "http://" not in page and "https://" not in page and "<script" not in page
     with pytest.raises(FileNotFoundError, match="greenkd reproduce --profile quick"):
         build_report("quick", tmp_path)
+
+
+def test_notebooks_run_jobs_at_a_time_and_those_that_time_things_run_last_and_alone(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from greenkd_lib.reproduce import _Job, _execute, _runs_alone
+
+    timed = tmp_path / "06_times.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")], metadata={"greenkd": {"runs_alone": "it times latency"}}),
+                   timed)
+    assert _runs_alone(timed) == "it times latency"
+    assert _runs_alone(tmp_path / "missing.ipynb") is None
+    plan = [_Job(i, tmp_path / f"{i:02d}.ipynb", {}, None, "times" if i in (2, 5) else None) for i in range(1, 7)]
+    lock, running, log = threading.Lock(), set(), []
+
+    def run_one(job):
+        with lock:
+            running.add(job.index)
+            log.append((job.index, frozenset(running)))
+        time.sleep(0.2)
+        with lock:
+            running.discard(job.index)
+        return job.index
+
+    assert _execute(plan, 2, run_one) == [1, 2, 3, 4, 5, 6]  # results in the plan's order
+    order = [index for index, _ in log]
+    assert order[-2:] == [2, 5]  # the timing notebooks come last
+    beside = dict(log)
+    assert beside[2] == {2} and beside[5] == {5}  # alone
+    assert max(len(seen) for seen in beside.values()) == 2  # the others two at a time
