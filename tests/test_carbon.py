@@ -11,8 +11,10 @@ import time
 import pytest
 
 from greenkd_lib.carbon import (DISTURBED_OTHER_LOAD, PAPER_CARBON_INTENSITY, CarbonMeter, Footprint,
-                                measure_inference, measurement_mode, to_gflops_millions, training_flops)
+                                measure_inference, measurement_mode, set_sibling_processes, to_gflops_millions,
+                                training_flops)
 from greenkd_lib.carbon import meter as meter_module
+from greenkd_lib.carbon.attribution import CpuTimes
 
 
 def busy(seconds: float) -> None:
@@ -205,7 +207,7 @@ def test_two_runs_at_once_are_each_charged_about_what_they_cost_alone():
 def test_whole_machine_figures_are_split_window_by_window():
     from types import SimpleNamespace
 
-    T = meter_module._CpuTimes
+    T = CpuTimes
 
     def data(cpu_j, ram_j, gpu_j):
         return SimpleNamespace(cpu_energy=cpu_j / 3.6e6, ram_energy=ram_j / 3.6e6, gpu_energy=gpu_j / 3.6e6)
@@ -233,21 +235,6 @@ def test_whole_machine_figures_are_split_window_by_window():
     meter._first = meter._last = T(0.0, 0.0, 0.0, 0.0)
     fp = meter._footprint(data(100.0, 40.0, 0.0), T(10.0, 5.0, 10.0, 20.0), 10.0)
     assert fp.energy_kwh * 3.6e6 == pytest.approx(100 + 40 * 5 / 10)
-
-
-def test_attribution_plan_follows_codecarbons_hardware():
-    from codecarbon.external.hardware import CPU
-    from codecarbon.external.ram import RAM
-
-    load = CPU(output_dir=".", mode="cpu_load", model="x", tdp=8, tracking_mode="process")
-    rapl_like = CPU(output_dir=".", mode="constant", model="x", tdp=8)  # whole-package, like RAPL
-    ram = RAM(tracking_mode="process")
-    machine_ram_w = RAM(tracking_mode="machine").total_power().W
-    assert meter_module._attribution_plan([load, ram]) == (False, pytest.approx(machine_ram_w))
-    assert meter_module._attribution_plan([rapl_like, ram]) == (True, pytest.approx(machine_ram_w))
-    assert meter_module._attribution_plan([load]) == (False, None)
-    forced = RAM(tracking_mode="process", force_ram_power=7)
-    assert meter_module._attribution_plan([load, forced])[1] == 7
 
 
 def test_meter_misuse_raises():
@@ -342,75 +329,6 @@ def test_invalid_meter_arguments(kwargs, message):
         CarbonMeter(**kwargs)
 
 
-# -- Footprint ------------------------------------------------------------------------------------
-
-def test_footprint_addition():
-    a = Footprint(1.0, 294.21, 10.0, "measured", "RAPL", 294.21)
-    b = Footprint(0.5, 147.105, 5.0, "estimate", "CPU TDP x load", 294.21)
-    s = a + b
-    assert (s.energy_kwh, s.duration_s, s.mode) == (1.5, 15.0, "estimate")
-    assert s.co2_g == pytest.approx(441.315)
-    assert s.carbon_intensity == 294.21 and s.detail == "RAPL; CPU TDP x load"
-    gone = Footprint(None, None, 2.0, "unavailable", "no tracker", 294.21)
-    u = s + gone
-    assert u.energy_kwh is None and u.co2_g is None and u.mode == "unavailable" and u.duration_s == 17.0
-    assert Footprint.zero() + a == a and a + Footprint.zero(294.21) == a
-    assert (Footprint.zero(50.0) + Footprint(1.0, 2.0, 1.0, "estimate")).carbon_intensity == 50.0
-    mixed = a + Footprint(1.0, 56.0, 1.0, "measured", "RAPL", 56.0)
-    assert mixed.carbon_intensity == pytest.approx((294.21 + 56.0) / 2)
-    assert sum([a, b], Footprint.zero()) == s
-
-
-def test_footprint_addition_of_load_figures():
-    quiet = Footprint(1.0, 1.0, 30.0, "estimate", machine_load=0.5, other_load=0.02)
-    noisy = Footprint(1.0, 1.0, 10.0, "estimate", machine_load=1.0, other_load=0.5)
-    assert (quiet.disturbed, noisy.disturbed) == (False, True)
-    s = quiet + noisy
-    assert s.machine_load == pytest.approx((0.5 * 30 + 1.0 * 10) / 40)  # duration-weighted
-    assert s.other_load == pytest.approx((0.02 * 30 + 0.5 * 10) / 40)
-    assert s.other_load < 0.15 and s.disturbed is True  # disturbed if any part was, whatever the mean
-    assert s.attribution == "process" and (quiet + quiet).disturbed is False
-    legacy = Footprint.from_dict(Footprint(1.0, 1.0, 5.0, "estimate").to_dict() | {"attribution": "machine"})
-    resumed = legacy + quiet  # an old result file's part has no load figures: neither has the sum
-    assert resumed.attribution == "mixed"
-    assert resumed.machine_load is None and resumed.other_load is None and resumed.disturbed is None
-    assert (legacy + noisy).disturbed is True  # ... but a disturbed part is known to disturb the sum
-    assert Footprint.zero() + noisy == noisy and quiet + Footprint.zero() == quiet
-
-
-def test_footprint_dict_round_trip_and_validation():
-    fp = Footprint(1.0, 294.21, 10.0, "estimate", "CPU TDP x load + RAM model", 294.21,
-                   machine_load=0.75, other_load=0.25)
-    d = fp.to_dict()
-    assert set(d) == {"energy_kwh", "co2_g", "duration_s", "mode", "detail", "carbon_intensity",
-                      "attribution", "machine_load", "other_load", "sibling_load", "disturbed"}
-    assert d["disturbed"] is True and d["attribution"] == "process"
-    assert Footprint.from_dict(d) == fp
-    # result.json files written before the load figures: still readable, charged to the machine
-    old = {"energy_kwh": 1.0, "co2_g": 294.21, "duration_s": 10.0, "mode": "estimate", "detail": "",
-           "carbon_intensity": 294.21}
-    legacy = Footprint.from_dict(old)
-    assert legacy.attribution == "machine" and legacy.disturbed is None
-    assert legacy.machine_load is None and legacy.other_load is None
-    assert Footprint.from_dict(legacy.to_dict()) == legacy
-    for bad, message in [(dict(machine_load=1.5), "machine_load must be a share"),
-                         (dict(other_load=-0.1), "other_load must be a share"),
-                         (dict(machine_load=0.2, other_load=0.3), "cannot exceed machine_load"),
-                         (dict(machine_load=0.9, other_load=0.5, disturbed=False), "disturbed cannot be False"),
-                         (dict(disturbed="yes"), "disturbed must be"),
-                         (dict(attribution="gpu"), "attribution must be one of")]:
-        with pytest.raises(ValueError, match=message):
-            Footprint(1.0, 1.0, 1.0, "estimate", **bad)
-    with pytest.raises(ValueError, match="missing keys \\['mode'\\]"):
-        Footprint.from_dict({k: v for k, v in d.items() if k != "mode"})
-    with pytest.raises(ValueError, match="mode must be one of"):
-        Footprint(1.0, 1.0, 1.0, "guessed")
-    with pytest.raises(ValueError, match="unavailable"):
-        Footprint(1.0, 1.0, 1.0, "unavailable")
-    with pytest.raises(ValueError, match="energy_kwh"):
-        Footprint(-1.0, 1.0, 1.0, "measured")
-
-
 # -- FLOPs ------------------------------------------------------------------------------------------
 
 def test_training_flops_arithmetic():
@@ -487,7 +405,7 @@ def _spin(seconds: float, started=None) -> None:
 def _measure_beside(sibling_pid: int, queue) -> None:
     import psutil
 
-    meter_module.set_sibling_processes(lambda: [psutil.Process(sibling_pid)])
+    set_sibling_processes(lambda: [psutil.Process(sibling_pid)])
     with CarbonMeter(measure_power_secs=0.5) as meter:
         _spin(1.5)
     queue.put(meter.stop().to_dict())
