@@ -4,7 +4,7 @@ On synthetic CIFAR-10 in the official pickle format (tests/datagen.py; 50,000 tr
 default), paper profile (batch 128, ResNet18 teacher, MobileNetV2 student, stochastic tau), it
 prints images/s of:
 
-  library teacher epoch    train._train_epoch, CE, the device input path (greenkd_lib.data.device)
+  library teacher epoch    train.train_epoch, CE, the device input path (greenkd_lib.data.device)
   library KD epoch         the same for Hinton KD from a frozen ResNet18
   bare, 0 workers          the plainest loop over the library's per-sample Dataset (PIL + torchvision)
   bare, N workers          the same with a DataLoader of N processes
@@ -122,11 +122,11 @@ def _views(root: Path, n: int) -> TransformSubset:
 # ------------------------------------------------------------------ the library's epochs
 def library_epoch(cfg, dev: torch.device, view: TransformSubset, teacher, steps: int | None,
                   workers: int) -> Callable[[], int]:
-    """A closure timing one call of train._train_epoch (setup, with the split's copy to the device, outside)."""
+    """A closure timing one call of train.train_epoch (setup, with the split's copy to the device, outside)."""
     layout = torch.channels_last
     student = models.build(cfg.model, 10, 32).to(dev, memory_format=layout)
     n_steps = math.ceil(len(view) / cfg.batch_size) if steps is None else steps
-    make_optimizer = train_mod._optimizer_factory(cfg, n_steps)
+    make_optimizer = train_mod.optimizer_factory(cfg, n_steps)
     method = get_method(cfg.method)(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=None,
                                                num_classes=10, image_size=32, train_size=len(view), device=dev,
                                                make_optimizer=make_optimizer))
@@ -134,11 +134,12 @@ def library_epoch(cfg, dev: torch.device, view: TransformSubset, teacher, steps:
     inputs = inputs_mod.Inputs(_Views(view), dev, workers, method.needs_indices, layout)
     amp = inputs_mod.precision_context(cfg.precision, dev)
     epoch = [0]
+    no_bar = train_mod.progress_bar(cfg, n_steps, 0, enabled=False)
 
     def run(limit: int | None = None) -> int:
         with amp():
-            _, _, seen = train_mod._train_epoch(cfg, epoch[0], student, method, optimizer, scheduler, inputs, dev,
-                                                limit or n_steps, train_mod._NoBar())
+            _, _, seen = train_mod.train_epoch(cfg, epoch[0], student, method, optimizer, scheduler, inputs, dev,
+                                               limit or n_steps, no_bar)
         epoch[0] += 1
         _sync(dev)
         return seen

@@ -70,18 +70,18 @@ def bare_epoch(model, teacher, train_set, cfg, epoch, dev, policy, steps: int) -
 
 
 def library_epoch(model, teacher, bundle, cfg, epoch, dev, steps: int, progress: bool) -> int:
-    """train._train_epoch with the run's method (its temperature policy from ``cfg``) and input path."""
-    make_optimizer = train_mod._optimizer_factory(cfg, steps)
+    """train.train_epoch with the run's method (its temperature policy from ``cfg``) and input path."""
+    make_optimizer = train_mod.optimizer_factory(cfg, steps)
     method = get_method(cfg.method)(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=None,
                                                num_classes=bundle.num_classes, image_size=bundle.image_size,
                                                train_size=len(bundle.train), device=dev,
                                                make_optimizer=make_optimizer))
     optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
     inputs = inputs_mod.Inputs(bundle, dev, 0, method.needs_indices, torch.channels_last)
-    bar = train_mod._progress_bar(cfg, steps, 0, enabled=progress)
+    bar = train_mod.progress_bar(cfg, steps, 0, enabled=progress)
     try:
-        _, _, seen = train_mod._train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs,
-                                            dev, steps, bar)
+        _, _, seen = train_mod.train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs,
+                                           dev, steps, bar)
     finally:
         bar.close()
     _sync(dev)

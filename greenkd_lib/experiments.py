@@ -50,16 +50,16 @@ class Lab:
         self.profile = get_profile(profile, seeds=seeds, **overrides)  # seeds=None: the profile's
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
         self._dataset_chosen = dataset is not None or self.profile.dataset is not None
-        from .data import _canonical
+        from .data import canonical_name
 
-        self.dataset = _canonical(self.dataset)  # an unknown name fails here, listing the known ones
+        self.dataset = canonical_name(self.dataset)  # an unknown name fails here, listing the known ones
         if country is None and carbon_intensity is None:
             carbon_intensity = PAPER_CARBON_INTENSITY
         self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
         if country is not None:
-            from .carbon.meter import _check_country
+            from .carbon import check_country
 
-            _check_country(country)  # codecarbon's offline data must know it, or the first run fails
+            check_country(country)  # codecarbon's offline data must know it, or the first run fails
         _check_device(device)
         # Resolved against the project, not the cwd: a notebook runs from notebooks/.
         self.data_root = paths.data_root(data_root)
@@ -84,7 +84,7 @@ class Lab:
         ``datasets=None``: this lab's data set where one was chosen (given, or pinned by the profile,
         as quick and smoke pin digits), else ``paper_datasets`` (the paper profile: its tables' data sets).
         """
-        from .data import _canonical
+        from .data import canonical_name
 
         if datasets is None:
             datasets = [self.dataset] if self._dataset_chosen else list(paper_datasets)
@@ -93,7 +93,7 @@ class Lab:
         labs = []
         for name in datasets:
             lab = copy.copy(self)
-            lab.dataset = _canonical(name)
+            lab.dataset = canonical_name(name)
             labs.append(lab)
         if not labs:
             raise ValueError("datasets is empty; give at least one, e.g. datasets=['cifar10'], or None")
@@ -265,11 +265,11 @@ class Lab:
         return curve.reset_index()
 
     def data(self):
-        """The data set bundle the runs use (same split, same image size)."""
-        from .data import load
+        """The data set bundle the runs use: the one training loaded (same split, order and image size)."""
+        from .data import load_for
 
-        return load(self.dataset, root=self.data_root, image_size=self.profile.image_size,
-                    val_fraction=self.profile.val_fraction, subset=self.profile.subset, seed=0)
+        # Every run of a lab shares its data knobs with the teacher's config: one split for all.
+        return load_for(self.teacher_config(), self.data_root)
 
 
 def _check_device(device: str | torch.device | None) -> None:

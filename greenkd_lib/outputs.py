@@ -13,13 +13,9 @@ from typing import Any
 import pandas as pd
 
 from .paths import outputs_root
-from .runs.atomic import atomic_write_bytes
+from .runs.atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = ["NotebookOutputs"]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)
 
 
 class NotebookOutputs:
@@ -43,7 +39,7 @@ class NotebookOutputs:
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, bbox_inches="tight", **kwargs)
             path = self.figures / f"{name}.{ext}"
-            _atomic_write(path, buf.getvalue())
+            atomic_write_bytes(path, buf.getvalue())
             paths.append(path)
         self._record("figure", name, caption, paths)
         return paths
@@ -55,9 +51,9 @@ class NotebookOutputs:
         ``.4g`` keeps both kWh (1e-4) and accuracies (95.28) readable.
         """
         csv_path, md_path = self.tables / f"{name}.csv", self.tables / f"{name}.md"
-        _atomic_write(csv_path, df.to_csv(index=False).encode())
+        atomic_write_text(csv_path, df.to_csv(index=False))
         markdown = f"**{caption}**\n\n{df.to_markdown(index=False, floatfmt=float_format)}\n"
-        _atomic_write(md_path, markdown.encode())
+        atomic_write_text(md_path, markdown)
         self._record("table", name, caption, [csv_path, md_path])
         return [csv_path, md_path]
 
@@ -66,4 +62,4 @@ class NotebookOutputs:
         self._items.append({"kind": kind, "name": name, "caption": caption,
                             "files": [str(p.relative_to(self.root)) for p in paths]})
         manifest = {"notebook": self.notebook, "profile": self.profile, "items": self._items}
-        _atomic_write(self._manifest_path, json.dumps(manifest, indent=2).encode())
+        atomic_write_text(self._manifest_path, json.dumps(manifest, indent=2))

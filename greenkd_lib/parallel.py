@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
-import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from .config import RunConfig
 from .runs import RunStore
+from .train import short_label
 
 __all__ = ["default_workers", "check_workers", "train_all"]
 
@@ -54,14 +54,14 @@ def _siblings() -> list:
 def _init_worker(threads: int) -> None:
     import signal
 
-    from .carbon import meter
+    from .carbon import set_sibling_processes
 
     # Ctrl-C (a kernel interrupt or shutdown signals the whole process group) is the parent's to
     # handle: it terminates the workers, whose runs resume from their last checkpoint.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
-    # The other workers of this pool are greenkd's own choice, not a disturbance (carbon/meter.py).
-    meter.set_sibling_processes(_siblings)
+    # The other workers of this pool are greenkd's own choice, not a disturbance (carbon/attribution.py).
+    set_sibling_processes(_siblings)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -141,15 +141,13 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
             while queue and len(running) < workers:
                 cfg = queue.pop(0)
                 running[pool.submit(_train_one, cfg, root, data, dev)] = cfg.label
-            if bar is not None:
-                bar.set_postfix_str("running: " + "; ".join(running.values()), refresh=True)
+            bar.set_postfix_str("; ".join(short_label(label, 28) for label in running.values()), refresh=True)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 running.pop(future)
                 future.result()  # a failed training raises here, with its own message
                 trained += 1
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
     except KeyboardInterrupt:
         _terminate(pool)
         raise
@@ -163,15 +161,14 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
             future.cancel()
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return trained
 
 
 def _bar(total: int, workers: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+    """The grid's progress bar (one step per finished run; a no-op bar when not ``enabled``)."""
+    from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"training {total} runs, {workers} at a time", unit="run", file=sys.stderr,
-                mininterval=2.0, ncols=110, leave=True)
+    # tqdm.auto: a widget in a notebook, text in a terminal; the postfix names the running runs.
+    return tqdm(total=total, desc=f"{total} runs, {workers} at a time", unit="run", mininterval=2.0, leave=True,
+                disable=not enabled)

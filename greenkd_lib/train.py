@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,9 +21,9 @@ import torch
 from . import data as data_mod
 from . import paths
 from . import models
-from .devices import pick_device
 from .carbon import CarbonMeter, Footprint, to_gflops_millions, training_flops
 from .config import RunConfig
+from .devices import pick_device
 from .distill.kd import sum_terms
 from .distill.methods import DistillationMethod, Setup, get_method
 from .energy_tally import EnergyTally, lost_since
@@ -33,8 +32,10 @@ from .inputs import Inputs, num_workers_for, precision_context
 from .profiles import checked
 from .recovery import best_weights_usable, check_train_result, verify_trained_run
 from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
+from .slots import training_slot
 
-__all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model"]
+__all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_everything", "optimizer_factory",
+           "train_epoch", "progress_bar", "short_label"]
 
 # How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
 # sync every batch would stall the queue.
@@ -45,7 +46,8 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global RNGs, as a run does before building its model."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -62,11 +64,6 @@ def _lr_factor(cfg: RunConfig, steps_per_epoch: int):
         return cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
 
     return factor
-
-
-def _load_data(cfg: RunConfig, data_root: str | Path | None):
-    return data_mod.load(cfg.dataset, root=paths.data_root(data_root), image_size=cfg.image_size,
-                         val_fraction=cfg.val_fraction, subset=cfg.subset, seed=0)
 
 
 def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: str | torch.device = "cpu",
@@ -112,8 +109,10 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
                    lock_timeout=lock_timeout, num_workers=num_workers)
 
     def train_fn(run: Run) -> Mapping[str, Any]:
-        return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress,
-                     num_workers=num_workers)
+        # One of the machine's training slots, at the machine's per-training thread count (slots.py).
+        with training_slot(device, what=cfg.label):
+            return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress,
+                         num_workers=num_workers)
 
     return store.get_or_run(cfg.to_dict(), train_fn, verify=verify_trained_run, timeout=lock_timeout)
 
@@ -145,7 +144,7 @@ def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
     return (*_FROZEN[key], dim)
 
 
-def _optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
+def optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
     """SGD with the run's recipe and its warm-up/step schedule, for any set of parameters."""
 
     def make(params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -167,9 +166,9 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     dev = pick_device(device)
     amp = precision_context(cfg.precision, dev)  # an unsupported precision fails before any data is read
     workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))
-    bundle = _load_data(cfg, data_root)
+    bundle = data_mod.load_for(cfg, data_root)  # the one split every evaluation of the run sees too
     method_cls = get_method(cfg.method)
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=layout)
@@ -179,7 +178,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
     if cfg.max_batches:
         steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
-    make_optimizer = _optimizer_factory(cfg, steps_per_epoch)
+    make_optimizer = optimizer_factory(cfg, steps_per_epoch)
     method = method_cls(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=teacher_dim,
                                    num_classes=bundle.num_classes,
                                    image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
@@ -215,15 +214,15 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
         state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
     prior = state["footprint"]  # what earlier parts of an interrupted run cost
     meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
-    bar = _progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
+    bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
     meter.start()
     tally = EnergyTally(run.dir, meter, state["epoch"],
                         carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
     try:
         for epoch in range(state["epoch"], cfg.epochs):
             with amp():
-                loss_sum, terms, seen = _train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev,
-                                                     steps_per_epoch, bar, tick=tally.tick)
+                loss_sum, terms, seen = train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev,
+                                                    steps_per_epoch, bar, tick=tally.tick)
                 taus = method.taus
                 val_acc = predict(model, inputs.eval("val", cfg.eval_batch_size), dev).accuracy
                 test_acc = predict(model, inputs.eval("test", cfg.eval_batch_size), dev).accuracy
@@ -258,7 +257,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
             run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
             tally.checkpointed(epoch + 1, reading)
             run.write_history(state["history"])
-            bar.set_postfix_str(f"loss {row['train_loss']:.3f} val {val_acc:.1f}% test {test_acc:.1f}%")
+            bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val {val_acc:.1f}%", refresh=False)
     finally:
         meter.stop()
         bar.close()
@@ -309,8 +308,8 @@ def _restore_rng(ckpt: Mapping[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def _train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler,
-                 inputs: Inputs, dev, steps_per_epoch: int, bar, tick=None) -> tuple[float, dict[str, float], int]:
+def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler,
+                inputs: Inputs, dev, steps_per_epoch: int, bar, tick=None) -> tuple[float, dict[str, float], int]:
     """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen.
 
     ``tick()``, if given, is called after every batch (the energy tally)."""
@@ -352,27 +351,19 @@ def _check_finite(losses: list[torch.Tensor], epoch: int) -> None:
         )
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
+def progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enabled: bool):
+    """The run's progress bar over all its batches (a no-op bar when not ``enabled``)."""
+    from tqdm.auto import tqdm
 
-    def set_postfix_str(self, s: str) -> None:
-        pass
+    # tqdm.auto: a widget in a notebook (no stderr block of bar text), plain text in a terminal or a
+    # log. A short desc leaves the bar its width; mininterval keeps a log short.
+    return tqdm(total=cfg.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+                desc=short_label(cfg.label), unit="batch", mininterval=2.0, leave=True, disable=not enabled)
 
-    def close(self) -> None:
-        pass
 
-
-def _progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enabled: bool):
-    total = cfg.epochs * steps_per_epoch
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    # Plain text tqdm on stderr: it reads well in a notebook and in papermill's log alike, and
-    # mininterval keeps the log short.
-    return tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.label, unit="batch", file=sys.stderr,
-                mininterval=2.0, ncols=110, leave=True)
+def short_label(label: str, width: int = 40) -> str:
+    """``label`` cut to ``width`` characters with an ellipsis: a progress bar's description."""
+    return label if len(label) <= width else label[:width - 1].rstrip() + "…"
 
 
 def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops: int, teacher_flops: int,

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import datagen  # noqa: E402
 
 from greenkd_lib.data import (DATASETS, DatasetBundle, DatasetCorruptError, DatasetNotFoundError,  # noqa: E402
-                              UnknownDatasetError, available, load)
+                              UnknownDatasetError, available, canonical_name, load, load_for)
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +230,24 @@ def test_unknown_name_lists_known_and_suggests():
     assert all(name in msg for name in DATASETS) and "Did you mean 'cifar10'" in msg
     assert isinstance(e.value, ValueError)
     assert load("DIGITS", subset=5).name == "digits"
+
+
+def test_canonical_name_and_load_for_a_runs_knobs(root):
+    from types import SimpleNamespace
+
+    assert canonical_name(" CIFAR10 ") == "cifar10"
+    with pytest.raises(UnknownDatasetError, match="Did you mean 'cifar100'"):
+        canonical_name("cifar-100")
+    cfg = SimpleNamespace(dataset="cifar10", image_size=16, val_fraction=0.2, subset=30)  # a RunConfig's fields
+    bundle = load_for(cfg, root)
+    same = load("cifar10", root, image_size=16, val_fraction=0.2, subset=30, seed=0)
+    assert bundle.summary() == same.summary()
+    for split in ("train", "val", "test"):
+        a, b = getattr(bundle, split), getattr(same, split)
+        if split == "train":  # augmented: compare the picked samples, not their random crops
+            assert list(a.indices) == list(b.indices)
+        else:
+            assert all(torch.equal(a[i][0], b[i][0]) and a[i][1] == b[i][1] for i in range(len(a)))
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -136,7 +136,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
 
     # Interrupted after epoch 1 (epoch 2 trained, its checkpoint never written), then resumed.
     resumable = _store_beside(tmp_path / "interrupted", store, teacher[0])
-    real_epoch = train_module._train_epoch
+    real_epoch = train_module.train_epoch
     epochs_run: list[int] = []
 
     def recorded_epoch(cfg_, epoch, *args, **kwargs):
@@ -150,7 +150,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         return out
 
     with monkeypatch.context() as m:
-        m.setattr(train_module, "_train_epoch", interrupt_in_epoch_2)
+        m.setattr(train_module, "train_epoch", interrupt_in_epoch_2)
         with pytest.raises(_Interrupted):
             get_or_run(cfg, store=resumable, device="cpu", progress=False)
         assert epochs_run == [0, 1]
@@ -158,7 +158,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         assert partial.state == "partial" and partial.result() is None and partial.epochs_done() == 1
 
         epochs_run.clear()
-        m.setattr(train_module, "_train_epoch", recorded_epoch)
+        m.setattr(train_module, "train_epoch", recorded_epoch)
         resumed = get_or_run(cfg, store=resumable, device="cpu", progress=False)
     assert epochs_run == [1, 2], "the second call did not resume from the epoch-1 checkpoint"
 
@@ -195,7 +195,7 @@ def _build(cfg: RunConfig, seed: int, train_size: int = 40, steps_per_epoch: int
             teacher = models.WithFeatures(teacher)
     torch.manual_seed(seed)
     student = models.build(cfg.model, NUM_CLASSES, IMAGE_SIZE)
-    make_optimizer = train_module._optimizer_factory(cfg, steps_per_epoch)
+    make_optimizer = train_module.optimizer_factory(cfg, steps_per_epoch)
     method = spec(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=teacher_dim,
                              num_classes=NUM_CLASSES, image_size=IMAGE_SIZE,
                              train_size=train_size, device=torch.device("cpu"), make_optimizer=make_optimizer))

@@ -392,7 +392,7 @@ def test_fault_killed_partial_epoch_energy_is_kept(copy, reference, monkeypatch)
     run.result_path.unlink()
     shutil.rmtree(run.checkpoint_dir)
     monkeypatch.setattr(energy_tally, "TALLY_EVERY_S", 0.0)  # a tally after every batch
-    real = train_module._train_epoch
+    real = train_module.train_epoch
 
     def killed_in_epoch_2(cfg_, epoch, *args, **kwargs):
         out = real(cfg_, epoch, *args, **kwargs)
@@ -401,7 +401,7 @@ def test_fault_killed_partial_epoch_energy_is_kept(copy, reference, monkeypatch)
         return out
 
     with monkeypatch.context() as m:
-        m.setattr(train_module, "_train_epoch", killed_in_epoch_2)
+        m.setattr(train_module, "train_epoch", killed_in_epoch_2)
         with pytest.raises(_Killed):
             get_or_run(cfg, store=store, device="cpu", progress=False)
     tally = json.loads((run.dir / energy_tally.TALLY_NAME).read_text())

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from . import cifar, tinyimagenet
 from .bundle import DatasetBundle, TensorImages, TransformSubset
@@ -16,7 +17,7 @@ from .errors import DatasetCorruptError, DatasetNotFoundError, UnknownDatasetErr
 from .splits import check_args
 
 __all__ = ["DATASETS", "DOCUMENTED_SIZES", "DatasetBundle", "DatasetCorruptError", "DatasetNotFoundError", "TensorImages",
-           "TransformSubset", "UnknownDatasetError", "available", "load"]
+           "TransformSubset", "UnknownDatasetError", "available", "canonical_name", "load", "load_for"]
 
 DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100", "tinyimagenet")
 
@@ -31,7 +32,8 @@ DOCUMENTED_SIZES: dict[str, tuple[int, int, int, int]] = {
 }
 
 
-def _canonical(name: str) -> str:
+def canonical_name(name: str) -> str:
+    """The registered spelling of data set ``name`` (case and spaces ignored), or UnknownDatasetError."""
     key = str(name).strip().lower()
     if key not in DATASETS:
         raise unknown_dataset(name, DATASETS)
@@ -49,7 +51,7 @@ def load(name: str, root: str | Path = "data", *, image_size: int | None = None,
     ``augment``: the paper's training augmentation on ``train`` (never for digits).
     ``root`` is ignored for ``digits``, which ships with scikit-learn.
     """
-    key = _canonical(name)
+    key = canonical_name(name)
     check_args(val_fraction, subset, image_size, seed)
     opts = dict(image_size=image_size, val_fraction=val_fraction, subset=subset, seed=seed)
     if key == "digits":
@@ -61,6 +63,20 @@ def load(name: str, root: str | Path = "data", *, image_size: int | None = None,
     bundle.options = {"seed": seed, "val_fraction": val_fraction, "subset": subset, "augment": augment,
                       **bundle.options}
     return bundle
+
+
+def load_for(cfg: Any, root: str | Path | None = None) -> DatasetBundle:
+    """The bundle a run of ``cfg`` (a RunConfig) trains and is evaluated on: its data set, image size,
+    validation share and subset, split with seed 0; ``root`` None: the project's data folder.
+
+    Training and every later evaluation (``Lab.data``) load through here, so they cannot see
+    different splits.
+    """
+    from .. import paths
+
+    # The split's seed is fixed, not the run's: every seed of an experiment sees the same split.
+    return load(cfg.dataset, root=paths.data_root(root), image_size=cfg.image_size,
+                val_fraction=cfg.val_fraction, subset=cfg.subset, seed=0)
 
 
 def available(root: str | Path = "data") -> dict[str, bool]:
