@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 __all__ = ["ARMS", "STUDENT_COLORS", "arm_name", "arm_style", "short_name", "student_colors", "objective_name",
-           "arm_names"]
+           "arm_names", "number"]
 
 # arm: (name in a table, short name on an axis, colour, marker)
 ARMS: dict[str, tuple[str, str, str, str]] = {
@@ -64,3 +64,20 @@ def objective_name(method: str) -> str:
     from .distill.methods import get_method
 
     return get_method(method).paper_name
+
+
+def number(x: float, digits: int = 4, max_decimals: int = 8) -> str:
+    """A float for a table cell: ``digits`` significant digits, positional, at most ``max_decimals`` decimals.
+
+    For ``pd.set_option("display.float_format", number)``: ``0.0001866`` rather than ``1.866e-04``,
+    whose '-' lets a narrow column wrap the number; floating-point dust (1e-14) reads 0.
+    """
+    import math
+
+    import numpy as np
+
+    if not math.isfinite(x):
+        return str(x)
+    # + 0.0 turns a rounded -0.0 into 0.0
+    return np.format_float_positional(round(x, max_decimals) + 0.0, precision=digits, unique=False,
+                                      fractional=False, trim="-")

@@ -7,14 +7,16 @@ gives tuned / ours for each cost, for our rows and the paper's alike.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
+from . import compare, paper
 from .distill.methods import get_method
 from .experiments import Lab, summarize
 
-__all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "measure", "cost_ratios"]
+__all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds", "settings",
+           "measure_all", "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note", "plot_cost_ratios"]
 
 TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
                   "energy_kwh", "co2_g"]
@@ -54,19 +56,12 @@ def measure(lab: Lab, method: str = "kd", student: str | None = None, seeds: Ite
 
 def cost_ratios(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Per data set and loss of ``table`` (Table 4's columns): tuned / ours for each cost, and the
-    score gap ours - tuned in points."""
-    out = []
-    for (dataset, loss), group in table.groupby(["dataset", "loss"], sort=False):
-        by_method = group.set_index("method")
-        if not {"tuned", "ours"} <= set(by_method.index):
-            raise ValueError(f"{source}, {dataset}, {loss}: Table 4 rows need both a 'tuned' and an 'ours' row, "
-                             f"got {sorted(by_method.index)}")
-        tuned, ours = by_method.loc["tuned"], by_method.loc["ours"]
-        row = {"source": source, "dataset": dataset, "loss": loss,
-               "score ours - tuned (points)": ours["score_mean"] - tuned["score_mean"]}
-        row.update({f"{name} tuned / ours": tuned[col] / ours[col] for col, name in COST_RATIOS.items()})
-        out.append(row)
-    return pd.DataFrame(out)
+    score gap ours - tuned in points, in rows labelled ``source``."""
+    ratios = compare.cost_ratios(table, ["dataset", "loss"], "tuned", "ours",
+                                 {col: f"{name} tuned / ours" for col, name in COST_RATIOS.items()},
+                                 score="score_mean", score_name="score ours - tuned (points)")
+    ratios.insert(0, "source", source)
+    return ratios
 
 
 def plot_cost_ratios(ax, ratios: pd.DataFrame, title: str, grid_size: int | None = None) -> None:
@@ -86,3 +81,100 @@ def plot_cost_ratios(ax, ratios: pd.DataFrame, title: str, grid_size: int | None
     ax.set_title(title, fontsize=9)
     ax.margins(y=0.12)
     ax.grid(axis="y", alpha=0.3)
+
+
+def objective_seeds(lab: Lab, objectives: Iterable[str], objective_seeds: Iterable[int] | None = None
+                    ) -> dict[str, list[int]]:
+    """The seeds of each objective's rows: HKD on the profile's seeds, the others on ``objective_seeds``.
+
+    ``objective_seeds=None``: the profile's seeds under the paper profile, else its first seed only
+    (CMC and DML are the quick batch's longest trainings).
+    """
+    if objective_seeds is None:
+        objective_seeds = lab.profile.seeds if lab.profile.name == "paper" else lab.profile.seeds[:1]
+    return {get_method(m).name: list(lab.profile.seeds) if get_method(m).name == "kd" else
+            [int(s) for s in objective_seeds] for m in objectives}
+
+
+def settings(lab: Lab, seeds_of: dict[str, list[int]], student: str) -> pd.DataFrame:
+    """One row per objective: its paper name, seeds, tuned grid and the method's parameters as stored."""
+    from .distill import FixedTemperature
+
+    return pd.DataFrame([{
+        "objective": m, "Table 4 loss": get_method(m).paper_name, "seeds": ", ".join(map(str, seeds)),
+        "tau grid (tuned)": ", ".join(f"{t:g}" for t in lab.profile.tau_grid),
+        "ours": "integer tau in 2..20 per batch",
+        "parameters": lab.kd_config(FixedTemperature(1).config(), student, method=m).method_params or "-",
+    } for m, seeds in seeds_of.items()])
+
+
+def measure_all(labs: Iterable[Lab], seeds_of: dict[str, list[int]], student: str | None = None) -> pd.DataFrame:
+    """:func:`measure` for every lab (data set) and objective of ``seeds_of``, in one table."""
+    return pd.concat([measure(lab, m, student=student, seeds=seeds) for lab in labs for m, seeds in seeds_of.items()],
+                     ignore_index=True)
+
+
+def ratios_beside_paper(measured: pd.DataFrame, grid_size: int, source: str) -> pd.DataFrame:
+    """:func:`cost_ratios` of our rows (labelled ``source``) above the paper's classification rows
+    of the same losses, with the grid size behind each (the paper's is not published)."""
+    published = paper.table4().query("task == 'classification' and loss in @losses",
+                                     local_dict={"losses": list(measured["loss"].unique())})
+    ratios = pd.concat([cost_ratios(measured, source), cost_ratios(published, "paper")], ignore_index=True)
+    ratios["grid values"] = [grid_size if s == source else paper.NOT_PUBLISHED for s in ratios["source"]]
+    return ratios
+
+
+def cost_per_objective(measured: pd.DataFrame) -> pd.DataFrame:
+    """One stochastic training per objective: GFLOPs (M), kWh, and GFLOPs relative to HKD's on the
+    same data set, ours beside the paper's (published where the data set is the paper's)."""
+    ours = measured[measured["method"] == "ours"][["dataset", "loss", "gflops_millions", "energy_kwh"]].copy()
+    hkd = ours[ours["loss"] == "HKD"].set_index("dataset")["gflops_millions"]
+    ours["GFLOPs / HKD's"] = ours["gflops_millions"] / ours["dataset"].map(hkd)
+
+    def published(row: dict[str, Any], dataset: str) -> float | None:
+        this, base = (paper.table4_value(dataset, loss, "ours", "gflops_millions") for loss in (row["loss"], "HKD"))
+        return None if this is None or base is None else this / base
+
+    return compare.beside_paper(ours, published, value="GFLOPs / HKD's",
+                                same_dataset="paper: GFLOPs / HKD's, same data set")
+
+
+VS_PAPER_COLUMNS = {"score_mean": "best_epoch_mean", "score_std": "best_epoch_std",
+                    "gflops_millions": "gflops_millions", "energy_kwh": "energy_kwh", "co2_g": "co2_g"}
+"""Paper column -> our column set beside it (the best epoch: the paper's accuracy convention)."""
+
+
+def vs_paper(measured: pd.DataFrame) -> pd.DataFrame:
+    """Every measured cell beside the paper's value on the same data set, and ours - paper."""
+    long = pd.DataFrame([{"dataset": r["dataset"], "loss": r["loss"], "method": r["method"], "column": paper_col,
+                          "ours": r[ours_col]}
+                         for _, r in measured.iterrows() for paper_col, ours_col in VS_PAPER_COLUMNS.items()])
+    return compare.beside_paper(long, lambda r, d: paper.table4_value(d, r["loss"], r["method"], r["column"]),
+                                same_dataset="paper, same data set", delta="ours - paper")
+
+
+def coverage(losses: Iterable[str], datasets: Iterable[str]) -> pd.DataFrame:
+    """Every row of the paper's Table 4 with what a run measuring ``losses`` on ``datasets`` does with it."""
+    import numpy as np
+
+    losses, datasets = list(losses), list(datasets)
+    table = paper.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
+                                       sort=False).reset_index().rename(columns={"tuned": "paper tuned score",
+                                                                                  "ours": "paper ours score"})
+    table.columns.name = None
+    table["this notebook"] = np.select(
+        [table["task"] != "classification", ~table["loss"].isin(losses), table["dataset"].isin(datasets)],
+        ["not built yet (detection KD, a later issue)", "not measured in this run (see `objectives`)",
+         "measured above"],
+        default=f"built; measured here on {', '.join(datasets)}")
+    return table
+
+
+def grid_note(ratios: pd.DataFrame, grid_size: int) -> str:
+    """One sentence: the GFLOPs ratio our grid predicts, and the grid size the paper's ratios imply."""
+    implied = ratios.loc[ratios["source"] == "paper", "GFLOPs tuned / ours"]
+    if implied.empty:
+        return f"Our grid has N = {grid_size} values, so the expected ratio is about {grid_size}."
+    return (f"Our grid has N = {grid_size} values, so the expected ratio is about {grid_size}. The paper's "
+            f"GFLOPs ratios ({implied.min():.1f} to {implied.max():.1f}) imply a grid of about "
+            f"{implied.round().min():.0f}-{implied.round().max():.0f} values (inferred; not published).")

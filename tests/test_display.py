@@ -22,3 +22,10 @@ def test_students_get_fig1_colours_in_order_and_objectives_their_paper_names():
     assert display.student_colors(["mobilenetv2", "shufflenetv2"]) == {"mobilenetv2": "tab:red",
                                                                        "shufflenetv2": "tab:green"}
     assert [display.objective_name(m) for m in ("kd", "cmc", "dml")] == ["HKD", "CMC", "DML"]
+
+
+def test_number_is_positional_and_short():
+    assert display.number(1.866e-4) == "0.0001866" and display.number(97.91666) == "97.92" and display.number(3.0) == "3"
+    assert display.number(1.4e-14) == "0" and display.number(-1e-14) == "0"  # floating-point dust, no "-0"
+    assert display.number(float("nan")) == "nan"
+

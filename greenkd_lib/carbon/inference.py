@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .meter import CarbonMeter
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
-__all__ = ["measure_inference"]
+__all__ = ["measure_inference", "repeated_inference"]
 
 
 def _inputs(batch: Any, device: "torch.device") -> "torch.Tensor":
@@ -94,3 +95,29 @@ def measure_inference(model: "torch.nn.Module", loader: Iterable, device: "str |
         "other_load": footprint.other_load,
         "disturbed": footprint.disturbed,
     }
+
+
+def repeated_inference(measure: Callable[[str], dict[str, Any]], models: "pd.DataFrame",
+                       repeats: int = 3, reference: str = "teacher") -> "pd.DataFrame":
+    """The median of ``repeats`` inference passes of each model, and its time and CO2 over the reference's.
+
+    ``measure(hash)`` makes one pass of a trained model (e.g. ``Lab.inference``); ``models`` has
+    one row per model: ``method`` (its arm), ``model`` and ``hash``. A pass over a small test set
+    lasts a fraction of a second and is noisy: the median pass is kept (each column's median).
+    Columns: method, model, images, time_s, energy_kwh, co2_g, mode, time_vs_<reference>,
+    co2_vs_<reference>.
+    """
+    import pandas as pd
+
+    from ..compare import relative_to
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    passes = pd.DataFrame([{"method": r["method"], "model": r["model"], "repeat": i, **measure(r["hash"])}
+                           for _, r in models.iterrows() for i in range(repeats)])
+    table = (passes.groupby(["method", "model"], sort=False)
+             .agg(images=("images", "first"), time_s=("time_s", "median"), energy_kwh=("energy_kwh", "median"),
+                  co2_g=("co2_g", "median"), mode=("mode", "first")).reset_index())
+    table[f"time_vs_{reference}"] = relative_to(table, "time_s", reference)
+    table[f"co2_vs_{reference}"] = relative_to(table, "co2_g", reference)
+    return table
