@@ -6,7 +6,8 @@ trained model) and returns small DataFrames, so a notebook only calls and plots:
 - :func:`per_tau`: accuracy of fixed-tau KD per tau of a grid (mean and std over seeds);
 - :func:`tuned_vs_ours`: tuned KD (tau chosen on validation) against one stochastic training,
   and :func:`tuned_vs_ours_table` for several settings side by side (e.g. two KL reductions);
-- :func:`policy_table`: stochastic variants against a reference variant, paired by seed;
+- :func:`tau_sweep_table` and :func:`batch_size_table`: Fig 3's accuracy across tau and across batch sizes;
+- :func:`policy_variants` and :func:`policy_table`: stochastic variants against a reference variant, paired by seed;
 - :func:`measure_gradients` and :func:`gradient_summary`: the KD and CE gradient sizes across tau
   for a trained student and for the same student at initialisation, and their mean over the
   taus each policy draws (:mod:`greenkd_lib.distill.gradients` does the measuring).
@@ -29,8 +30,10 @@ from .distill import REDUCTIONS, StochasticTemperature, equivalent_tau, gradient
 from .distill.temperature import policy_from_config
 from .experiments import tune
 
-__all__ = ["per_tau", "tuned_vs_ours", "tuned_vs_ours_table", "policy_table", "other_reduction", "initial_model",
-           "training_batches", "measure_gradients", "gradient_summary"]
+__all__ = ["per_tau", "chosen_taus", "tau_sweep_table", "sweep_headline", "batch_size_table", "tuned_vs_ours",
+           "tuned_vs_ours_table", "reduction_headline", "policy_variants", "policy_table", "policy_headline",
+           "other_reduction", "initial_model", "training_batches", "measure_gradients", "gradient_taus", "draw_policies",
+           "gradient_summary", "gradient_headline"]
 
 
 def _need(rows: pd.DataFrame, name: str, columns: Iterable[str]) -> None:
@@ -62,6 +65,49 @@ def per_tau(grid: pd.DataFrame) -> pd.DataFrame:
                         "val_acc_mean": g["best_val_acc"].mean(), "seeds": g["seed"].nunique(),
                         "co2_g": g["co2_g"].mean()})
     return out.reset_index()
+
+
+def chosen_taus(tuned: pd.DataFrame) -> pd.Series:
+    """Tau -> the seeds whose tuning chose it (rows of :meth:`Lab.tuned_kd`), sorted by tau."""
+    _need(tuned, "tuned", ("tau", "seed"))
+    return tuned.groupby("tau")["seed"].apply(list)
+
+
+def tau_sweep_table(grid: pd.DataFrame, tuned: pd.DataFrame, ours: pd.DataFrame, low: float,
+                    high: float) -> pd.DataFrame:
+    """Fig 3a as a table: one ``kd`` row per tau of ``grid`` (:func:`per_tau`) and one ``ours`` row for the
+    stochastic runs (tau ~ U{low..high}), with ``chosen_by_seeds``: the seeds whose tuning kept that tau."""
+    _need(ours, "ours", ("seed", "test_acc", "best_val_acc", "co2_g"))
+    taus = per_tau(grid)
+    mine = pd.DataFrame([{"method": "ours", "tau": f"U{{{low:g}..{high:g}}}", "test_acc_mean": ours["test_acc"].mean(),
+                          "test_acc_std": ours["test_acc"].std(), "val_acc_mean": ours["best_val_acc"].mean(),
+                          "seeds": len(ours), "co2_g": ours["co2_g"].mean()}])
+    table = pd.concat([taus.assign(method="kd", tau=taus["tau"].map("{:g}".format)), mine], ignore_index=True)
+    chosen = {f"{t:g}": ", ".join(map(str, s)) for t, s in chosen_taus(tuned).items()}
+    table["chosen_by_seeds"] = table["tau"].map(chosen).fillna("")
+    return table[["method", "tau", "test_acc_mean", "test_acc_std", "val_acc_mean", "seeds", "chosen_by_seeds", "co2_g"]]
+
+
+def sweep_headline(grid: pd.DataFrame, tuned: pd.DataFrame, ours: pd.DataFrame) -> str:
+    """Fig 3a in words: what a wrong fixed tau costs (best minus worst tau), and ours against tuned KD."""
+    taus = per_tau(grid)
+    best, worst = taus.loc[taus["test_acc_mean"].idxmax()], taus.loc[taus["test_acc_mean"].idxmin()]
+    tuned_mean, ours_mean = tuned["test_acc"].mean(), ours["test_acc"].mean()
+    return (f"Across the grid the mean test accuracy spans {best['test_acc_mean'] - worst['test_acc_mean']:.2f} points "
+            f"(best tau {best['tau']:g}: {best['test_acc_mean']:.2f} %, worst tau {worst['tau']:g}: "
+            f"{worst['test_acc_mean']:.2f} %).\n"
+            f"Tuned KD (tau chosen on validation): {tuned_mean:.2f} %; ours: {ours_mean:.2f} % "
+            f"(ours minus tuned: {ours_mean - tuned_mean:+.2f} points) for 1 training instead of {len(taus)}.")
+
+
+def batch_size_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Fig 3b as a table: per ``batch_size`` of the stochastic runs ``rows``, test accuracy (mean, std over seeds),
+    ``seeds`` and the mean ``energy_kwh``, ``co2_g`` and ``wall_s`` of one training."""
+    _need(rows, "rows", ("batch_size", "seed", "test_acc", "energy_kwh", "co2_g", "wall_s"))
+    return (rows.groupby("batch_size").agg(test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", "std"),
+                                           seeds=("seed", "count"), energy_kwh=("energy_kwh", "mean"),
+                                           co2_g=("co2_g", "mean"), wall_s=("wall_s", "mean"))
+            .reset_index())
 
 
 def tuned_vs_ours(grid: pd.DataFrame, ours: pd.DataFrame) -> dict[str, Any]:
@@ -106,6 +152,33 @@ def tuned_vs_ours_table(pairs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], 
     if not pairs:
         raise ValueError("pairs is empty; give at least one name -> (grid rows, stochastic rows)")
     return pd.DataFrame([{key: name, **tuned_vs_ours(grid, ours)} for name, (grid, ours) in pairs.items()])
+
+
+def reduction_headline(by_reduction: pd.DataFrame, mine: str, other: str) -> str:
+    """Panel (1) in words: ours minus tuned KD under each reduction, against what a wrong fixed tau costs."""
+    r0, r1 = by_reduction.set_index("reduction").loc[mine], by_reduction.set_index("reduction").loc[other]
+    return (f"Ours minus tuned KD: {r0['ours_minus_tuned']:+.2f} points under '{mine}' (the profile's) and "
+            f"{r1['ours_minus_tuned']:+.2f} points under '{other}'. A wrong fixed tau costs up to {r0['tau_spread']:.2f} "
+            f"points under '{mine}' and {r1['tau_spread']:.2f} under '{other}' (best minus worst tau of the grid).")
+
+
+def policy_variants(lab: Any, student: str, reference: pd.DataFrame, narrow_low: float,
+                    narrow_high: float) -> dict[str, pd.DataFrame]:
+    """Panel (2)'s stochastic runs, trained where missing: the paper's policy (``reference``, its rows), then a
+    tau per epoch, per sample, from the narrow range ``narrow_low..narrow_high`` and log-uniform over the paper's
+    range; name -> the Lab rows."""
+    if not narrow_low <= narrow_high:
+        raise ValueError(f"narrow_low must be <= narrow_high, got {narrow_low} and {narrow_high}")
+    low, high = lab.profile.tau_low, lab.profile.tau_high
+    return {
+        f"per batch, U{{{low:g}..{high:g}}} (the paper's)": reference,
+        "per epoch": lab.stochastic_kd(per="epoch", student=student),
+        "per sample": lab.stochastic_kd(per="sample", student=student),
+        f"narrow, U{{{narrow_low:g}..{narrow_high:g}}}": lab.stochastic_kd(low=narrow_low, high=narrow_high,
+                                                                          student=student),
+        f"log-uniform [{low:g}, {high:g}]": lab.stochastic_kd(integer=False, distribution="log-uniform",
+                                                               student=student),
+    }
 
 
 def policy_table(variants: Mapping[str, pd.DataFrame], reference: str | None = None,
@@ -155,13 +228,24 @@ def policy_table(variants: Mapping[str, pd.DataFrame], reference: str | None = N
     return pd.DataFrame(out)
 
 
+def policy_headline(policies: pd.DataFrame, fixed: pd.DataFrame) -> str:
+    """Panel (2) in words: the best policy against the paper's and tuned KD, and how far apart the policies and
+    the fixed taus (``fixed``, :func:`per_tau`) are."""
+    best = policies.loc[policies["test_acc_mean"].idxmax()]
+    spread = policies["test_acc_mean"].max() - policies["test_acc_mean"].min()
+    return (f"Best policy: {best['variant']} ({best['temperature']}) at {best['test_acc_mean']:.2f} %, "
+            f"{best['minus_reference']:+.2f} points against the paper's policy and {best['minus_tuned']:+.2f} against "
+            f"tuned KD. The {len(policies)} policies span {spread:.2f} points; fixed taus span "
+            f"{fixed['test_acc_mean'].max() - fixed['test_acc_mean'].min():.2f} points.")
+
+
 def initial_model(name: str, num_classes: int, image_size: int | None, seed: int) -> nn.Module:
     """The weights a training run of ``name`` with ``seed`` starts from (as ``train.train`` seeds
     and builds them), in train mode on the CPU."""
     from . import models
-    from .train import _seed_everything
+    from .train import seed_everything
 
-    _seed_everything(int(seed))
+    seed_everything(int(seed))
     return models.build(name, num_classes, image_size).train()
 
 
@@ -225,6 +309,17 @@ def measure_gradients(lab: Any, run_hash: str, taus: Iterable[float], batches: i
     return pd.read_csv(cached)  # the same dtypes whether measured now or read back
 
 
+def gradient_taus(high: float, taus: Iterable[float] | None = None) -> list[float]:
+    """The taus to measure gradients at: ``taus``, or every integer from 1 to ``high``."""
+    return list(range(1, int(math.floor(high)) + 1)) if taus is None else [float(t) for t in taus]
+
+
+def draw_policies(low: float, high: float, narrow_low: float, narrow_high: float) -> dict[str, StochasticTemperature]:
+    """The draws panel (3) averages over: the paper's (integers ``low..high``), the narrow range, and log-uniform."""
+    return {"paper's": StochasticTemperature(low, high), "narrow": StochasticTemperature(narrow_low, narrow_high),
+            "log-uniform": StochasticTemperature(low, high, integer=False, distribution="log-uniform")}
+
+
 def gradient_summary(sizes: pd.DataFrame, policies: Mapping[str, StochasticTemperature | Mapping[str, Any]],
                      column: str = "param_ratio") -> pd.DataFrame:
     """For each state and reduction of ``sizes`` (from :func:`measure_gradients`) and each policy:
@@ -246,3 +341,21 @@ def gradient_summary(sizes: pd.DataFrame, policies: Mapping[str, StochasticTempe
                          "mean_tau": avg["mean_tau"], "avg": avg[column], "low": float(inside.min()),
                          "high": float(inside.max()), "equivalent_tau": equivalent_tau(group, avg[column], column)})
     return pd.DataFrame(rows)
+
+
+def gradient_headline(sizes: pd.DataFrame, averaged: pd.DataFrame, mine: str, other: str, low: float, high: float,
+                      classes: int) -> str:
+    """Panel (3) in words, per reduction: the trained student's KD/CE ratio over tau ``low..high``, its mean under the
+    paper's random tau and the fixed tau that gives it; then how much larger the KD gradient is under ``other``."""
+    key = averaged.set_index(["state", "reduction", "policy"])
+    lines = []
+    for r in (mine, other):
+        t, i = key.loc[("trained", r, "paper's")], key.loc[("at initialisation", r, "paper's")]
+        lines.append(f"'{r}': for the trained student the KD gradient is {t['low']:.3g} to {t['high']:.3g} times the CE "
+                     f"gradient over tau {low:g}..{high:g}; a random tau averages {t['avg']:.3g}, which a fixed tau of "
+                     f"{t['equivalent_tau']:.3g} gives (at initialisation: {i['avg']:.3g}, fixed tau "
+                     f"{i['equivalent_tau']:.3g}).")
+    one = sizes[sizes["state"] == "trained"].pivot(index="tau", columns="reduction", values="kd_param_norm")
+    lines.append(f"The KD gradient under '{other}' is {np.median(one[other] / one[mine]):.3g} times that under "
+                 f"'{mine}' (median over tau; C = {classes} classes).")
+    return "\n".join(lines)

@@ -1,11 +1,20 @@
-"""Fig 2: the teacher-training and student-training block diagrams, drawn with matplotlib."""
+"""Fig 2: the teacher-training and student-training block diagrams, drawn with matplotlib, and the
+diagram's quantities on one real batch (logits, softmaxes, soft outputs, the two loss terms)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 from matplotlib.patches import FancyBboxPatch
 
-__all__ = ["kd_diagrams", "TRAINABLE", "FROZEN"]
+__all__ = ["kd_diagrams", "TRAINABLE", "FROZEN", "PairBatch", "pair_batch", "check_taus", "shown_classes",
+           "quantities", "quantity_table", "loss_terms"]
 
 TRAINABLE = "#b7e4b0"  # green, as in the paper's figure
 FROZEN = "#f4b6b6"  # red
@@ -91,3 +100,87 @@ def kd_diagrams(alpha: float = 0.95, tau_text: str = r"$\tau$") -> plt.Figure:
                 bbox_to_anchor=(0.0, -0.06), ncol=3)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class PairBatch:
+    """One training batch through a trained teacher and its stochastic-tau student (Fig 2b made concrete)."""
+
+    teacher_run: pd.Series  # the Lab row of the teacher run
+    student_run: pd.Series  # the Lab row of the student run
+    bundle: Any  # the data set bundle the runs use
+    x: torch.Tensor  # the images, as the models see them
+    y: torch.Tensor  # their labels
+    a_m: torch.Tensor  # teacher logits (CPU, float32)
+    a_s: torch.Tensor  # student logits
+
+
+def pair_batch(lab: Any, student: str, batch_images: int, device: torch.device) -> PairBatch:
+    """The first ``batch_images`` training images (unshuffled) through the first seed's teacher and the stochastic-tau
+    ``student`` it taught, both read back from the run store (trained first if missing) and in evaluation mode."""
+    from torch.utils.data import DataLoader
+
+    if isinstance(batch_images, bool) or not isinstance(batch_images, int) or batch_images < 1:
+        raise ValueError(f"batch_images must be a positive integer, got {batch_images!r}")
+    seed = lab.profile.seeds[0]
+    teacher_run = lab.teacher(seeds=[seed]).iloc[0]
+    student_run = lab.stochastic_kd(student=student, seeds=[seed]).iloc[0]
+    teacher, learner = lab.model(teacher_run["hash"], device=device), lab.model(student_run["hash"], device=device)
+    bundle = lab.data()
+    x, y = next(iter(DataLoader(bundle.train, batch_size=batch_images, shuffle=False)))
+    with torch.no_grad():
+        a_m, a_s = teacher(x.to(device)).float().cpu(), learner(x.to(device)).float().cpu()
+    return PairBatch(teacher_run, student_run, bundle, x, y, a_m, a_s)
+
+
+def check_taus(taus: Iterable[float] | None, low: float, high: float) -> list[float]:
+    """The two temperatures to compare: ``taus``, or the ends ``low`` and ``high`` of the stochastic range."""
+    taus = [float(t) for t in ((low, high) if taus is None else taus)]
+    if len(taus) != 2:
+        raise ValueError(f"taus must hold two temperatures, e.g. [1, 4], or None; got {taus!r}")
+    return taus
+
+
+def shown_classes(logits: torch.Tensor, num_classes: int, most: int = 10) -> torch.Tensor:
+    """Class indices to show for one image: all of them, or (more than ``most``) the ``most`` largest ``logits``
+    in class order."""
+    if num_classes <= most:
+        return torch.arange(num_classes)
+    return torch.sort(torch.topk(logits, most).indices).values
+
+
+def quantities(a_m: torch.Tensor, a_s: torch.Tensor, taus: Sequence[float]) -> dict[str, torch.Tensor]:
+    """Every quantity of the diagram for one image: the logits ``a_m`` and ``a_s``, their softmaxes ``h_m`` and
+    ``h_s`` and, at each tau, the soft outputs ``o_m`` and ``o_s``; name -> one value per class."""
+    out = {"a_m (teacher logits)": a_m, "a_s (student logits)": a_s,
+           "h_m = softmax(a_m)": torch.softmax(a_m, 0), "h_s = softmax(a_s)": torch.softmax(a_s, 0)}
+    for t in taus:
+        out[f"o_m = softmax(a_m / {t:g})"] = torch.softmax(a_m / t, 0)
+        out[f"o_s = softmax(a_s / {t:g})"] = torch.softmax(a_s / t, 0)
+    return out
+
+
+def quantity_table(values: dict[str, torch.Tensor], shown: torch.Tensor, classes: Sequence[str]) -> pd.DataFrame:
+    """:func:`quantities` as a table: one row per quantity (index ``quantity``), one column per shown class."""
+    table = pd.DataFrame({name: v[shown].numpy() for name, v in values.items()},
+                         index=[classes[i] for i in shown]).T
+    table.index.name = "quantity"
+    return table
+
+
+def loss_terms(a_s: torch.Tensor, a_m: torch.Tensor, y: torch.Tensor, temperatures: Sequence[tuple[str, float]],
+               alpha: float, reduction: str) -> pd.DataFrame:
+    """For each ``(label, tau)``: ``kd_loss`` with ``alpha=0`` (the CE term alone), ``alpha=1`` (the tau^2 KL term
+    alone) and the profile's ``alpha``, which must be their linear mix."""
+    from .distill import kd_loss
+
+    rows = []
+    for label, t in temperatures:
+        ce = kd_loss(a_s, a_m, y, t, alpha=0.0, reduction=reduction).item()
+        kd = kd_loss(a_s, a_m, y, t, alpha=1.0, reduction=reduction).item()
+        total = kd_loss(a_s, a_m, y, t, alpha=alpha, reduction=reduction).item()
+        if not np.isclose(total, (1 - alpha) * ce + alpha * kd, rtol=1e-4):
+            raise AssertionError(f"kd_loss should mix its two terms linearly: {total} != (1-{alpha}) {ce} + {alpha} {kd}")
+        rows.append({"temperature": label, "tau": t, "CE(h_s, y) [alpha=0]": ce,
+                     "tau^2 KL(o_m || o_s) [alpha=1]": kd, f"total [alpha={alpha:g}]": total})
+    return pd.DataFrame(rows)
