@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +10,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["Predictions", "predict", "accuracy", "classification_metrics", "per_class_report", "confusion"]
+__all__ = ["Predictions", "predict", "accuracy", "classification_metrics", "per_class_report", "confusion",
+           "per_class_table", "confusion_summary", "METRICS"]
+
+# Table 5's columns, in the order of :func:`classification_metrics`.
+METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "kappa")
 
 
 @dataclass
@@ -100,3 +104,27 @@ def confusion(pred: Predictions, classes: list[str], normalize: str | None = Non
 
     cm = confusion_matrix(pred.y_true, pred.y_pred, labels=range(len(classes)), normalize=normalize)
     return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def per_class_table(pred: Predictions, classes: list[str]) -> pd.DataFrame:
+    """:func:`per_class_report` as printed in Table 5: precision/recall/F1 in percent, an integer
+    support, and the class (then the macro and weighted averages) as a first column ``class``."""
+    report = per_class_report(pred, classes)
+    report[["precision", "recall", "f1-score"]] *= 100
+    report["support"] = report["support"].astype(int)
+    return report.rename_axis("class").reset_index()
+
+
+def confusion_summary(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """For each named confusion matrix (:func:`confusion`, counts): its accuracy, its number of
+    errors and its most frequent confusion (true -> predicted class, and how many images)."""
+    rows = []
+    for name, cm in matrices.items():
+        counts = cm.to_numpy()
+        off = counts.copy()
+        np.fill_diagonal(off, 0)
+        t, p = np.unravel_index(off.argmax(), off.shape)
+        worst = f"true {cm.index[t]} -> predicted {cm.columns[p]}" if off.any() else "-"
+        rows.append({"model": name, "accuracy (%)": 100.0 * np.trace(counts) / counts.sum(),
+                     "errors": int(off.sum()), "most frequent confusion": worst, "images": int(off[t, p])})
+    return pd.DataFrame(rows)
