@@ -50,6 +50,28 @@ def test_notebook_is_committed_clean(path: Path):
     assert not unused, f"{path.name} declares parameters it never uses: {unused}"
 
 
+MAX_CODE_LINES = 15  # non-blank, non-comment lines of one code cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_tells_the_story_and_the_library_does_the_work(path: Path):
+    """No function or class defined in a notebook, short code cells, prose between the steps."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        lines = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+        defined = [line.strip() for line in lines if line.lstrip().startswith(("def ", "class ", "async def "))]
+        assert not defined, f"{path.name} cell {i} defines {defined[0]!r}: move it into greenkd_lib"
+        assert len(lines) <= MAX_CODE_LINES, (f"{path.name} cell {i} has {len(lines)} code lines (at most "
+                                              f"{MAX_CODE_LINES}): move the work into greenkd_lib or split the step")
+    # A markdown cell between steps; only the parameters cell and the set-up cell after it may touch.
+    kinds = [c.cell_type for c in nb.cells]
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", []))
+    adjacent = [i for i in range(len(kinds) - 1) if kinds[i] == kinds[i + 1] == "code" and i != params]
+    assert not adjacent, f"{path.name}: code cells {adjacent} are followed by code with no markdown between"
+
+
 @pytest.fixture(scope="module")
 def smoke_batch(tmp_path_factory):
     """The real notebooks executed by the real batch command, into a fresh output root."""
