@@ -121,7 +121,7 @@ def train_all(configs: Iterable[RunConfig], store: RunStore, *, workers: int, da
         return 0
     teachers = _missing([c.teacher for c in missing if c.teacher is not None], store)
     trained = train_all(teachers, store, workers=workers, data_root=data_root, device=device, progress=progress)
-    if len(teachers) == 1:  # alone: on every core, in this process, before its students
+    if len(teachers) == 1:  # in this process, before its students (a training slot sets its threads)
         from .train import get_or_run
 
         get_or_run(teachers[0], store=store, data_root=data_root, device=device, progress=progress)
