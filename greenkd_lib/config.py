@@ -146,7 +146,8 @@ def method_config(profile: Profile, method: str, model: str, dataset: str, seed:
         temperature=temperature,
         # Methods without them keep the dataclass defaults, as every stored teacher's hash has them.
         **(dict(alpha=profile.alpha) if spec.uses_alpha else {}),
-        **(dict(kd_reduction=profile.kd_reduction) if spec.uses_temperature else {}),
+        # A method with its own fixed reduction (the data-free ones: CMI's) records that one.
+        **(dict(kd_reduction=spec.kd_reduction or profile.kd_reduction) if spec.uses_temperature else {}),
         method_params=spec.resolve_params(merged),
         **_common(profile, dataset, seed, carbon, batch_size),
     )

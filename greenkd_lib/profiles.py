@@ -309,6 +309,8 @@ _QUICK = dataclasses.replace(
     method_params={"cmc": {"nce_k": 512}},
 )
 
+_SMOKE_SYNTHESIS = {"synthesis_batch_size": 8, "g_steps": 2, "ep_steps": 3, "kd_steps": 3}
+
 _SMOKE = dataclasses.replace(
     _QUICK,
     name="smoke",
@@ -322,7 +324,9 @@ _SMOKE = dataclasses.replace(
     batch_sizes=(8, 16),
     max_batches=3,
     eval_batch_size=64,
-    method_params={"cmc": {"nce_k": 16}},
+    method_params={"cmc": {"nce_k": 16},
+                   # Data-free synthesizers at test size: one round of 2 generator steps on 8 images per epoch.
+                   **{m: dict(_SMOKE_SYNTHESIS, ngf=8) for m in ("dafl", "zskt", "dfq")}},
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_SMOKE, _QUICK, _PAPER)}

@@ -122,9 +122,10 @@ _FROZEN: dict[tuple, tuple[torch.nn.Module, int]] = {}
 
 
 def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
-             with_features: bool) -> tuple[torch.nn.Module, int, int | None]:
-    """The teacher of ``cfg`` frozen for inference, its forward FLOPs per image, and (``with_features``:
-    the frozen teacher returns logits and penultimate features) the features' width."""
+             with_features: bool) -> tuple[torch.nn.Module, int, int | None, torch.nn.Module]:
+    """The teacher of ``cfg`` frozen for inference, its forward FLOPs per image, (``with_features``:
+    the frozen teacher returns logits and penultimate features) the features' width, and the eager
+    teacher (eval, no weight gradients) that data-free synthesis differentiates through."""
     # Loaded on every run, cached or not: building the architecture draws from the global RNG, and a
     # run's random stream (dropout) must not depend on what its worker trained before.
     teacher = load_model(cfg.teacher, store, "best", dev, bundle.num_classes, bundle.image_size)
@@ -141,7 +142,7 @@ def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
                                              bundle.image_size)
         _FROZEN.clear()  # one at a time: a ResNet18 is 45 MB
         _FROZEN[key] = (frozen, flops)
-    return (*_FROZEN[key], dim)
+    return (*_FROZEN[key], dim, teacher.eval())
 
 
 def optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
@@ -172,23 +173,31 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     # channels_last: oneDNN's and cuDNN's fast convolution layout (1.11x per KD step here: benchmarks/kd_step.py).
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = models.build(cfg.model, bundle.num_classes, bundle.image_size).to(dev, memory_format=layout)
-    teacher, teacher_flops, teacher_dim = (_teacher(cfg, store, dev, bundle, method_cls.teacher_features)
-                                           if cfg.teacher else (None, 0, None))
+    teacher, teacher_flops, teacher_dim, teacher_module = (
+        _teacher(cfg, store, dev, bundle, method_cls.teacher_features) if cfg.teacher else (None, 0, None, None))
+    data_free = method_cls.data_free  # synthesises its own inputs: never reads a training image
 
-    steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
-    if cfg.max_batches:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
+    if data_free:
+        steps_per_epoch = method_cls.steps_per_epoch(cfg)
+        teacher_module = teacher_module.to(memory_format=layout).requires_grad_(False)
+    else:
+        steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
+        if cfg.max_batches:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
     make_optimizer = optimizer_factory(cfg, steps_per_epoch)
     method = method_cls(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=teacher_dim,
                                    num_classes=bundle.num_classes,
                                    image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
-                                   make_optimizer=make_optimizer))
+                                   make_optimizer=make_optimizer,
+                                   **(dict(teacher_module=teacher_module, mean=tuple(bundle.mean),
+                                           std=tuple(bundle.std)) if data_free else {})))
     optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
     inputs = Inputs(bundle, dev, workers, method.needs_indices, layout)
 
     student_flops = models.forward_flops(model, bundle.image_size)
     flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
-    eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
+    # A data-free run evaluates the test split alone (DataFreeMethod's docstring: its "val" is test).
+    eval_samples_per_epoch = len(bundle.test) if data_free else len(bundle.val) + len(bundle.test)
 
     state = _fresh_state(cfg)
     ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
@@ -224,8 +233,9 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                 loss_sum, terms, seen = train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev,
                                                     steps_per_epoch, bar, tick=tally.tick)
                 taus = method.taus
-                val_acc = predict(model, inputs.eval("val", cfg.eval_batch_size), dev).accuracy
                 test_acc = predict(model, inputs.eval("test", cfg.eval_batch_size), dev).accuracy
+                val_acc = test_acc if data_free else predict(model, inputs.eval("val", cfg.eval_batch_size),
+                                                             dev).accuracy
             reading = meter.read()
             footprint = prior + reading
             state["samples_seen"] += seen
@@ -233,6 +243,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
             # The evaluated model is the student: one forward per evaluated sample.
             flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
                                    train_per_sample=flops_per_sample)
+            if data_free:
+                flops += method.synthesis_flops  # generator and teacher passes of synthesis, cumulative
             row = {
                 "epoch": epoch + 1,
                 "train_loss": loss_sum / max(seen, 1),
@@ -248,6 +260,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                 "energy_kwh": footprint.energy_kwh,
                 "co2_g": footprint.co2_g,
                 "flops": flops,
+                **(method.epoch_log() if data_free else {}),  # gen_* and syn_* columns
             }
             state["history"].append(row)
             if val_acc > state["best_val_acc"]:
@@ -264,7 +277,10 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     run.save_weights(model.state_dict(), "final")
     tally.remove()
     # The footprint is the one at the last checkpoint, so that a resumed run is the sum of its parts.
-    return _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
+    result = _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
+    if data_free:
+        result["flops"]["synthesis"] = int(method.synthesis_flops)
+    return result
 
 
 def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
@@ -321,7 +337,10 @@ def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, o
     losses: list[torch.Tensor] = []
     term_sums: dict[str, list[torch.Tensor]] = {}
     seen = shown = 0
-    for step, (x, y, index) in enumerate(inputs.train(generator, cfg.batch_size, steps_per_epoch)):
+    # A data-free method supplies its own (synthetic) batches; the training split is never read.
+    batches = (method.batches(generator, steps_per_epoch) if method.data_free
+               else inputs.train(generator, cfg.batch_size, steps_per_epoch))
+    for step, (x, y, index) in enumerate(batches):
         terms = {name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}
         scheduler.step()
         losses.append(sum_terms(terms, like=x) * len(x))

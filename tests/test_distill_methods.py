@@ -27,7 +27,8 @@ from greenkd_lib.train import get_or_run
 
 PROFILE = get_profile("smoke", epochs=3, max_batches=4, subset=120)
 STUDENT, TEACHER = "wrn_16_1", "shufflenetv2"  # small, and of different feature widths
-# A small peer keeps the DML runs short (the default peer is the paper's ResNet18).
+# A small peer keeps the DML runs short (the default peer is the paper's ResNet18). The data-free
+# synthesizers (dafl, zskt, dfq) run at the smoke profile's sizes (tiny generator, 8 images, 2 steps).
 FAST_PARAMS = {"dml": {"peer": "shufflenetv2"}}
 # Everything a resumed run must repeat exactly (the loss_* columns are added per method).
 COMPARED = ["epoch", "train_loss", "val_acc", "test_acc", "lr", "tau_mean", "tau_min", "tau_max", "tau_distinct",
@@ -131,8 +132,13 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         assert flops["train_per_sample"] >= 3 * flops["student_forward"] + flops["teacher_forward"]
     else:
         assert flops["teacher_forward"] == 0
-    assert flops["total"] == (flops["train_per_sample"] * flops["samples_seen"]
+    # A data-free method adds its synthesis (generator and teacher passes); the others synthesise nothing.
+    assert ("synthesis" in flops) == spec.data_free and flops.get("synthesis", 0) >= 0
+    assert flops["total"] == (flops["train_per_sample"] * flops["samples_seen"] + flops.get("synthesis", 0)
                               + flops["student_forward"] * flops["eval_samples"])
+    if spec.data_free:
+        assert flops["synthesis"] > 0 and (history["syn_steps"] > 0).all()
+        assert not [c for c in history.columns if c.startswith("loss_") and c != "loss_kd"]
 
     # Interrupted after epoch 1 (epoch 2 trained, its checkpoint never written), then resumed.
     resumable = _store_beside(tmp_path / "interrupted", store, teacher[0])
@@ -162,7 +168,8 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         resumed = get_or_run(cfg, store=resumable, device="cpu", progress=False)
     assert epochs_run == [1, 2], "the second call did not resume from the epoch-1 checkpoint"
 
-    columns = COMPARED[:2] + terms + COMPARED[2:]
+    # ... and a data-free method's generator terms and synthesis statistics.
+    columns = COMPARED[:2] + terms + COMPARED[2:] + [c for c in history.columns if c.startswith(("gen_", "syn_"))]
     h_resumed = resumable.run(cfg.to_dict()).history()
     assert set(h_resumed.columns) == set(history.columns)
     pd.testing.assert_frame_equal(h_resumed[columns], history[columns], check_exact=True)

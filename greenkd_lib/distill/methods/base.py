@@ -52,6 +52,11 @@ class Setup:
     device: torch.device
     # An optimizer and lr scheduler with the run's recipe, for networks a method trains itself.
     make_optimizer: OptimizerFactory
+    # For data-free methods (greenkd_lib.datafree): the eager teacher (the frozen one has no BN
+    # modules and no autograd; None: ``teacher``) and the data set's normalisation (None: identity).
+    teacher_module: nn.Module | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
 
 
 class DistillationMethod:
@@ -66,6 +71,10 @@ class DistillationMethod:
     # The teacher returns (logits, penultimate features) instead of logits.
     teacher_features: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {}  # the method's own parameters and their defaults
+    # Synthesises its own inputs (greenkd_lib.datafree.DataFreeMethod): the loop asks it for batches.
+    data_free: ClassVar[bool] = False
+    # The KL reduction the method always computes with (None: the profile's, recorded in the run config).
+    kd_reduction: ClassVar[str | None] = None
 
     def __init__(self, cfg: "RunConfig", setup: Setup) -> None:
         self.cfg = cfg
