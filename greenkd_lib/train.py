@@ -190,7 +190,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                                    image_size=bundle.image_size, train_size=len(bundle.train), device=dev,
                                    make_optimizer=make_optimizer,
                                    **(dict(teacher_module=teacher_module, mean=tuple(bundle.mean),
-                                           std=tuple(bundle.std)) if data_free else {})))
+                                           std=tuple(bundle.std), augment=_train_augment(bundle))
+                                      if data_free else {})))
     optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
     inputs = Inputs(bundle, dev, workers, method.needs_indices, layout)
 
@@ -281,6 +282,12 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     if data_free:
         result["flops"]["synthesis"] = int(method.synthesis_flops)
     return result
+
+
+def _train_augment(bundle):
+    """The training split's batch augmentation (data.augment.BatchAugment), or None (digits: none)."""
+    form = getattr(bundle.train, "form", None)
+    return getattr(form, "augment", None)
 
 
 def _fresh_state(cfg: RunConfig) -> dict[str, Any]:

@@ -138,3 +138,20 @@ def _same(a, b) -> bool:
     if isinstance(a, (list, tuple)):
         return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
     return a == b
+
+
+def test_a_data_free_method_is_told_the_training_splits_augmentation(tmp_path):
+    """CIFAR's pool is cropped and flipped as its real images would be; digits' never (no augmentation)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import datagen
+
+    from greenkd_lib import data
+    from greenkd_lib.train import _train_augment
+
+    datagen.write_cifar10(tmp_path)
+    cifar = _train_augment(data.load("cifar10", tmp_path))
+    assert cifar is not None and cifar.flip and cifar.padding == 4
+    assert _train_augment(data.load("digits", image_size=12)) is None

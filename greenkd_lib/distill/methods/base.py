@@ -57,6 +57,9 @@ class Setup:
     teacher_module: nn.Module | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    # The training split's batch augmentation (None: none, as for digits): a pool of synthetic images
+    # is augmented as the real ones would be, and a view may flip only where ``augment.flip`` says so.
+    augment: Any = None
 
 
 class DistillationMethod:
