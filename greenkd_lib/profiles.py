@@ -326,7 +326,8 @@ _SMOKE = dataclasses.replace(
     eval_batch_size=64,
     method_params={"cmc": {"nce_k": 16},
                    # Data-free synthesizers at test size: one round of 2 generator steps on 8 images per epoch.
-                   **{m: dict(_SMOKE_SYNTHESIS, ngf=8) for m in ("dafl", "zskt", "dfq")}},
+                   **{m: dict(_SMOKE_SYNTHESIS, ngf=8) for m in ("dafl", "zskt", "dfq")},
+                   "deepinv": dict(_SMOKE_SYNTHESIS)},
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_SMOKE, _QUICK, _PAPER)}
