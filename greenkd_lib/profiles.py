@@ -327,7 +327,8 @@ _SMOKE = dataclasses.replace(
     method_params={"cmc": {"nce_k": 16},
                    # Data-free synthesizers at test size: one round of 2 generator steps on 8 images per epoch.
                    **{m: dict(_SMOKE_SYNTHESIS, ngf=8) for m in ("dafl", "zskt", "dfq")},
-                   "deepinv": dict(_SMOKE_SYNTHESIS)},
+                   "deepinv": dict(_SMOKE_SYNTHESIS),
+                   "cmi": dict(_SMOKE_SYNTHESIS, ngf=8, bank_size=16, n_neg=8, head_hidden=16)},
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_SMOKE, _QUICK, _PAPER)}

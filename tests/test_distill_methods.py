@@ -272,7 +272,7 @@ def test_unknown_method_lists_the_registered_ones():
     assert isinstance(err.value, ValueError)
     assert "'nope'" in str(err.value) and "registered: " + ", ".join(method_names()) in str(err.value)
     with pytest.raises(UnknownMethodError, match="did you mean 'cmc'"):
-        get_method("cmd")
+        get_method("cmcx")  # not "cmd": that is as close to "cmi"
     with pytest.raises(UnknownMethodError):
         get_method(None)
 

@@ -27,17 +27,19 @@ from .hooks import bn_layers
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["DataFreeMethod", "PREVIEW_IMAGES"]
+__all__ = ["DataFreeMethod", "PREVIEW_IMAGES", "check_whole", "check_weight"]
 
 PREVIEW_IMAGES = 64  # images of the last synthesis kept for a notebook's grid
 
 
-def _whole(name: str, method: str, value: object, low: int = 1) -> None:
+def check_whole(name: str, method: str, value: object, low: int = 1) -> None:
+    """``method``'s parameter ``name`` is a whole number >= ``low``, or a ValueError naming both."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{method}'s {name} must be a whole number >= {low}, got {value!r}")
 
 
-def _weight(name: str, method: str, value: object, positive: bool = False) -> None:
+def check_weight(name: str, method: str, value: object, positive: bool = False) -> None:
+    """``method``'s parameter ``name`` is a finite number >= 0 (> 0 if ``positive``), or a ValueError."""
     bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
     if bad or value < 0 or (positive and value == 0):
         raise ValueError(f"{method}'s {name} must be a finite number {'>' if positive else '>='} 0, got {value!r}")
@@ -60,7 +62,7 @@ class DataFreeMethod(DistillationMethod):
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         for key in cls.whole_params:
-            _whole(key, cls.name, params[key])
+            check_whole(key, cls.name, params[key])
         if params["ep_steps"] < params["kd_steps"]:
             raise ValueError(f"{cls.name}'s ep_steps ({params['ep_steps']}) must be >= kd_steps "
                              f"({params['kd_steps']}): an epoch is whole rounds of kd_steps student steps")

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import models
 from ..distill.methods.base import Setup, register
-from .base import DataFreeMethod, _weight
+from .base import DataFreeMethod, check_weight
 from .flops import INPUT_BACKWARD_FACTOR
 from .hooks import BNStatistics
 from .losses import jsdiv, total_variation
@@ -49,9 +49,9 @@ class DeepInversion(DataFreeMethod):
     def check_params(cls, params: dict[str, Any]) -> None:
         super().check_params(params)
         for key in TERMS:
-            _weight(key, cls.name, params[key])
-        _weight("lr_g", cls.name, params["lr_g"], positive=True)
-        _weight("adv_T", cls.name, params["adv_T"], positive=True)
+            check_weight(key, cls.name, params[key])
+        check_weight("lr_g", cls.name, params["lr_g"], positive=True)
+        check_weight("adv_T", cls.name, params["adv_T"], positive=True)
 
     def __init__(self, cfg, setup: Setup) -> None:
         super().__init__(cfg, setup)

@@ -15,7 +15,7 @@ import torch
 
 from .. import models
 from ..models.features import PenultimateFeatures
-from .base import DataFreeMethod, _weight
+from .base import DataFreeMethod, check_weight
 from .flops import INPUT_BACKWARD_FACTOR, counted, train_flops_per_sample
 from .generators import LargeGenerator, check_generator_size
 from .hooks import BNStatistics
@@ -40,9 +40,9 @@ class GenerativeMethod(DataFreeMethod):
     def check_params(cls, params: dict[str, Any]) -> None:
         super().check_params(params)
         for key in TERMS:
-            _weight(key, cls.name, params[key])
-        _weight("lr_g", cls.name, params["lr_g"], positive=True)
-        _weight("adv_T", cls.name, params["adv_T"], positive=True)
+            check_weight(key, cls.name, params[key])
+        check_weight("lr_g", cls.name, params["lr_g"], positive=True)
+        check_weight("adv_T", cls.name, params["adv_T"], positive=True)
 
     def __init__(self, cfg, setup) -> None:
         super().__init__(cfg, setup)

@@ -61,10 +61,16 @@ class Generator(_Upsampling):
         super().__init__(nz, (2 * ngf, 2 * ngf, ngf), image_size, channels)
 
 
+@torch.no_grad()
 def reset_generator(model: nn.Module, rng: torch.Generator) -> None:
-    """CMI's ``reset_model``: conv/linear weights N(0, 0.02), biases 0; BN weights N(1, 0.02), biases 0."""
+    """CMI's ``reset_model``: conv/linear weights N(0, 0.02), biases 0; BN weights N(1, 0.02), biases 0.
+
+    The draws are made on the CPU (``rng`` is a CPU generator, which cannot fill a CUDA tensor) and
+    copied to the model's device, so the weights are the same on every device.
+    """
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0 if isinstance(m, nn.BatchNorm2d) else 0.0, 0.02, generator=rng)
+            mean = 1.0 if isinstance(m, nn.BatchNorm2d) else 0.0
+            m.weight.copy_(torch.empty(m.weight.shape).normal_(mean, 0.02, generator=rng))
             if m.bias is not None:
-                nn.init.zeros_(m.bias)
+                m.bias.zero_()
