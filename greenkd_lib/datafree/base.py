@@ -58,11 +58,17 @@ class DataFreeMethod(DistillationMethod):
     # ("ep_steps", rounded down to whole rounds), student steps per round of synthesis, images per synthesis batch.
     defaults: ClassVar[dict[str, Any]] = {"ep_steps": 400, "kd_steps": 5, "synthesis_batch_size": 256}
     whole_params: ClassVar[tuple[str, ...]] = ("ep_steps", "kd_steps", "synthesis_batch_size")
+    weight_params: ClassVar[tuple[str, ...]] = ()  # loss weights: finite numbers >= 0
+    positive_params: ClassVar[tuple[str, ...]] = ()  # learning rates and temperatures: finite numbers > 0
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         for key in cls.whole_params:
             check_whole(key, cls.name, params[key])
+        for key in cls.weight_params:
+            check_weight(key, cls.name, params[key])
+        for key in cls.positive_params:
+            check_weight(key, cls.name, params[key], positive=True)
         if params["ep_steps"] < params["kd_steps"]:
             raise ValueError(f"{cls.name}'s ep_steps ({params['ep_steps']}) must be >= kd_steps "
                              f"({params['kd_steps']}): an epoch is whole rounds of kd_steps student steps")

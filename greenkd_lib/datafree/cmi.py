@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..distill.methods.base import register
-from .base import DataFreeMethod, check_weight, check_whole
+from .base import DataFreeMethod, check_whole
 from .generators import Generator, check_generator_size, reset_generator
 from .hooks import BNStatistics, bn_layers
 from .pool import ImagePool, MemoryBank
@@ -116,14 +116,12 @@ class CMI(DataFreeMethod):
         "cr": 0.8, "cr_T": 0.1, "bank_size": 40960, "n_neg": 4096, "head_dim": 256, "head_hidden": None}
     whole_params: ClassVar[tuple[str, ...]] = (*DataFreeMethod.whole_params, "g_steps", "nz", "ngf", "bank_size",
                                                "head_dim")
+    weight_params: ClassVar[tuple[str, ...]] = TERMS
+    positive_params: ClassVar[tuple[str, ...]] = ("lr_g", "adv_T", "cr_T")
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         super().check_params(params)
-        for key in TERMS:
-            check_weight(key, cls.name, params[key])
-        for key in ("lr_g", "adv_T", "cr_T"):
-            check_weight(key, cls.name, params[key], positive=True)
         if not any(params[key] > 0 for key in TERMS):
             raise ValueError(f"cmi needs a loss term: one of {', '.join(TERMS)} must be > 0")
         check_whole("n_neg", cls.name, params["n_neg"], low=0)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import models
 from ..distill.methods.base import Setup, register
-from .base import DataFreeMethod, check_weight
+from .base import DataFreeMethod
 from .flops import INPUT_BACKWARD_FACTOR
 from .hooks import BNStatistics
 from .losses import jsdiv, total_variation
@@ -44,14 +44,9 @@ class DeepInversion(DataFreeMethod):
         **DataFreeMethod.defaults, "kd_steps": 400, "g_steps": 1000, "lr_g": 0.1,
         "bn": 10.0, "oh": 1.0, "adv": 1.0, "tv": 0.001, "l2": 0.0, "adv_T": 3.0}
     whole_params: ClassVar[tuple[str, ...]] = (*DataFreeMethod.whole_params, "g_steps")
+    weight_params: ClassVar[tuple[str, ...]] = TERMS
+    positive_params: ClassVar[tuple[str, ...]] = ("lr_g", "adv_T")
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> None:
-        super().check_params(params)
-        for key in TERMS:
-            check_weight(key, cls.name, params[key])
-        check_weight("lr_g", cls.name, params["lr_g"], positive=True)
-        check_weight("adv_T", cls.name, params["adv_T"], positive=True)
 
     def __init__(self, cfg, setup: Setup) -> None:
         super().__init__(cfg, setup)

@@ -15,7 +15,7 @@ import torch
 
 from .. import models
 from ..models.features import PenultimateFeatures
-from .base import DataFreeMethod, check_weight
+from .base import DataFreeMethod
 from .flops import INPUT_BACKWARD_FACTOR, counted, train_flops_per_sample
 from .generators import LargeGenerator, check_generator_size
 from .hooks import BNStatistics
@@ -35,14 +35,9 @@ class GenerativeMethod(DataFreeMethod):
         **DataFreeMethod.defaults, "nz": 256, "ngf": 64, "lr_g": 1e-3, "g_steps": 1,
         "bn": 0.0, "oh": 0.0, "adv": 0.0, "balance": 0.0, "act": 0.0, "adv_T": 1.0}
     whole_params: ClassVar[tuple[str, ...]] = (*DataFreeMethod.whole_params, "nz", "ngf", "g_steps")
+    weight_params: ClassVar[tuple[str, ...]] = TERMS
+    positive_params: ClassVar[tuple[str, ...]] = ("lr_g", "adv_T")
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> None:
-        super().check_params(params)
-        for key in TERMS:
-            check_weight(key, cls.name, params[key])
-        check_weight("lr_g", cls.name, params["lr_g"], positive=True)
-        check_weight("adv_T", cls.name, params["adv_T"], positive=True)
 
     def __init__(self, cfg, setup) -> None:
         super().__init__(cfg, setup)
