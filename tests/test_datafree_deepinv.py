@@ -22,41 +22,17 @@ from greenkd_lib.distill import FixedTemperature, StochasticTemperature
 from greenkd_lib.distill.methods import Setup, get_method
 from greenkd_lib.profiles import get_profile
 from greenkd_lib.train import optimizer_factory
+from test_datafree_generative import PROFILE, SIZE, CLASSES, _digits_teacher, _tiny  # noqa: F401
 
-PROFILE = get_profile("smoke")
-SIZE, CLASSES = 12, 10
 # What the smoke profile should give deepinv (the lead adds it there): one synthesis of 2 steps on 8 images per epoch.
 STEPS = dict(synthesis_batch_size=32, g_steps=20, ep_steps=3, kd_steps=3)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def _tiny(bn: bool = True, width: int = 16) -> nn.Module:
-    norm = (lambda c: nn.BatchNorm2d(c)) if bn else (lambda c: nn.Identity())
-    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), norm(width), nn.ReLU(),
-                         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), norm(2 * width), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, CLASSES))
-
-
 @pytest.fixture(scope="module")
 def digits_teacher() -> tuple[nn.Module, tuple, tuple]:
-    """A tiny BN teacher trained for 80 steps on digits: confident, with the running statistics of real digits."""
-    bundle = data.load("digits", image_size=SIZE)
-    loader = torch.utils.data.DataLoader(bundle.train, batch_size=64, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    torch.manual_seed(0)
-    model = _tiny()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    step = 0
-    while step < 80:
-        for x, y in loader:
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            step += 1
-            if step == 80:
-                break
-    return model.eval().requires_grad_(False), tuple(bundle.mean), tuple(bundle.std)
+    return _digits_teacher()
 
 
 def _method(teacher: nn.Module, mean=None, std=None, temperature=None, augment=None, **params):
