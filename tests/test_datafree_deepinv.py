@@ -8,11 +8,9 @@ import io
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import test_distill_methods as contract  # tests/ is on sys.path (no package): its _equal
-from greenkd_lib import data
 from greenkd_lib.config import method_config, teacher_config
 from greenkd_lib.data.augment import BatchAugment
 from greenkd_lib.datafree import deepinv  # noqa: F401  (registers "deepinv")
@@ -20,7 +18,6 @@ from greenkd_lib.datafree.flops import counted
 from greenkd_lib.datafree.hooks import BNStatistics
 from greenkd_lib.distill import FixedTemperature, StochasticTemperature
 from greenkd_lib.distill.methods import Setup, get_method
-from greenkd_lib.profiles import get_profile
 from greenkd_lib.train import optimizer_factory
 from test_datafree_generative import PROFILE, SIZE, CLASSES, _digits_teacher, _tiny  # noqa: F401
 
