@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 
 import pytest
 import torch
@@ -11,14 +10,16 @@ import test_distill_methods as contract  # noqa: E402  (tests/ is on sys.path, a
 from greenkd_lib.config import method_config, teacher_config
 from greenkd_lib.data.augment import BatchAugment
 from greenkd_lib.datafree import cmi  # noqa: F401  (registers "cmi")
-from greenkd_lib.datafree.cmi import InstanceMeans, contrastive_loss, masked_adversarial_kl
+from greenkd_lib.datafree.cmi import contrastive_loss, masked_adversarial_kl
+from greenkd_lib.datafree.hooks import InstanceMeans
 from greenkd_lib.datafree.generators import Generator, reset_generator
 from greenkd_lib.datafree.flops import counted
 from greenkd_lib.distill import FixedTemperature, StochasticTemperature
 from greenkd_lib.distill.methods import Setup, get_method
 from greenkd_lib.train import optimizer_factory
 from greenkd_lib.profiles import get_profile  # noqa: E402
-from test_datafree_generative import PROFILE, SIZE, CLASSES, _bn_distance, _digits_teacher, _tiny
+from test_datafree_generative import (CLASSES, PROFILE, SIZE, _bn_distance, _confidence,  # noqa: F401
+                                       _digits_teacher, _saved_and_loaded, _tiny)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -179,13 +180,6 @@ def test_views_and_pool_flip_only_where_the_data_set_flips(digits_teacher):
     flipping.synthesize()
     x = flipping.sample(8)
     assert x.shape == (8, 3, SIZE, SIZE) and not torch.equal(x, flipping.pool.to_float(flipping.pool.images[:8]))
-
-
-def _saved_and_loaded(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, map_location="cpu", weights_only=False)
 
 
 def test_state_round_trip_draws_the_same_next_batches(digits_teacher):

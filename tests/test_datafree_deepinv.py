@@ -4,7 +4,6 @@ The method contract (tests/test_distill_methods.py) runs on it like on every reg
 
 from __future__ import annotations
 
-import io
 
 import pytest
 import torch
@@ -19,7 +18,8 @@ from greenkd_lib.datafree.hooks import BNStatistics
 from greenkd_lib.distill import FixedTemperature, StochasticTemperature
 from greenkd_lib.distill.methods import Setup, get_method
 from greenkd_lib.train import optimizer_factory
-from test_datafree_generative import PROFILE, SIZE, CLASSES, _digits_teacher, _tiny  # noqa: F401
+from test_datafree_generative import (CLASSES, PROFILE, SIZE, _bn_distance, _confidence,  # noqa: F401
+                                       _digits_teacher, _saved_and_loaded, _tiny)
 
 # What the smoke profile should give deepinv (the lead adds it there): one synthesis of 2 steps on 8 images per epoch.
 STEPS = dict(synthesis_batch_size=32, g_steps=20, ep_steps=3, kd_steps=3)
@@ -42,17 +42,6 @@ def _method(teacher: nn.Module, mean=None, std=None, temperature=None, augment=N
                                             num_classes=CLASSES, image_size=SIZE, train_size=100,
                                             device=torch.device("cpu"), make_optimizer=optimizer_factory(cfg, 4),
                                             mean=mean, std=std, augment=augment))
-
-
-def _bn_distance(teacher: nn.Module, x: torch.Tensor) -> float:
-    with BNStatistics(teacher) as hook, torch.no_grad():
-        teacher(x)
-        return float(hook.take())
-
-
-def _confidence(teacher: nn.Module, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float(teacher(x).softmax(1).amax(1).mean())
 
 
 def test_cmis_weights_and_schedule_are_the_defaults():
@@ -190,13 +179,6 @@ def test_the_pool_is_augmented_as_the_training_split(digits_teacher):
     # Without augmentation a pass is the pool itself, shuffled.
     pooled = plain.pool.to_float(plain.pool.images)
     assert sorted(map(float, x_plain.sum((1, 2, 3)))) == sorted(map(float, pooled.sum((1, 2, 3))))
-
-
-def _saved_and_loaded(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, map_location="cpu", weights_only=False)
 
 
 def test_state_round_trip_draws_the_same_next_batches(digits_teacher):

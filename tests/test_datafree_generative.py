@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import copy
 
 import pytest
@@ -83,6 +85,14 @@ def _bn_distance(teacher: nn.Module, x: torch.Tensor) -> float:
 def _confidence(teacher: nn.Module, x: torch.Tensor) -> float:
     with torch.no_grad():
         return float(teacher(x).softmax(1).amax(1).mean())
+
+
+def _saved_and_loaded(state):
+    """``state`` after a round trip through ``torch.save`` (as a checkpoint makes it)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, map_location="cpu", weights_only=False)
 
 
 def _kl(method, x: torch.Tensor) -> float:

@@ -29,48 +29,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..distill.methods.base import register
 from .base import DataFreeMethod, check_whole
 from .generators import Generator, check_generator_size, reset_generator
-from .hooks import BNStatistics, bn_layers
+from .hooks import BNStatistics, InstanceMeans
 from .pool import ImagePool, MemoryBank
 from .views import global_view, local_view
 
-__all__ = ["CMI", "InstanceMeans", "masked_adversarial_kl", "contrastive_loss", "TERMS"]
+__all__ = ["CMI", "masked_adversarial_kl", "contrastive_loss", "TERMS"]
 
 TERMS: tuple[str, ...] = ("bn", "oh", "adv", "cr")  # the generator's loss terms, by weight name
-
-
-class InstanceMeans:
-    """Per-sample spatial means of every ``BatchNorm2d`` input of ``model``, concatenated: (N, sum of channels).
-
-    CMI's ``InstanceMeanHook`` over all BN layers. A context manager, like ``BNStatistics``: the hooks
-    exist only during synthesis.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        self.layers = bn_layers(model)
-        self._handles: list = []
-        self._means: list[torch.Tensor] = []
-
-    @property
-    def dim(self) -> int:
-        """Width of the concatenated features (a BN layer's input has ``num_features`` channels)."""
-        return sum(layer.num_features for layer in self.layers)
-
-    def __enter__(self) -> "InstanceMeans":
-        self._handles = [layer.register_forward_hook(self._record) for layer in self.layers]
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles, self._means = [], []
-
-    def _record(self, module: nn.BatchNorm2d, args: tuple, output: torch.Tensor) -> None:
-        self._means.append(args[0].float().mean(dim=(2, 3)))  # fp32 even under bf16 autocast
-
-    def take(self) -> torch.Tensor:
-        """The features of the last forward (with their graph), then forgets them."""
-        means, self._means = self._means, []
-        return torch.cat(means, dim=1)
 
 
 def masked_adversarial_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
