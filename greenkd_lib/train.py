@@ -35,7 +35,9 @@ from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 from .slots import training_slot
 
 __all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_everything", "optimizer_factory",
-           "train_epoch", "progress_bar", "short_label"]
+           "train_epoch", "progress_bar", "short_label", "SYNTHETIC_ARTIFACT"]
+
+SYNTHETIC_ARTIFACT = "synthetic"  # a data-free run's last synthetic images: Run.load_artifact(SYNTHETIC_ARTIFACT)
 
 # How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
 # sync every batch would stall the queue.
@@ -281,6 +283,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     result = _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
     if data_free:
         result["flops"]["synthesis"] = int(method.synthesis_flops)
+        if method.preview() is not None:  # what the synthesizer drew last, for a notebook's image grid
+            run.save_artifact({"images": method.preview()}, SYNTHETIC_ARTIFACT)
     return result
 
 

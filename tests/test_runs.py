@@ -255,6 +255,25 @@ def test_weights_round_trip_and_corruption(tmp_path):
         run.save_weights(model.state_dict(), "../escape")
 
 
+def test_artifact_round_trip_and_corruption(tmp_path):
+    import torch
+
+    run = RunStore(tmp_path).run(CONFIG)
+    images = torch.randint(0, 256, (4, 3, 12, 12), dtype=torch.uint8)
+    path = run.save_artifact({"images": images}, "synthetic")
+    assert path == run.dir / "artifacts" / "synthetic.pt" and (run.dir / "config.json").is_file()
+    assert torch.equal(run.load_artifact("synthetic")["images"], images)
+    with pytest.raises(FileNotFoundError, match="no artifact 'other'.*available: \\['synthetic'\\]"):
+        run.load_artifact("other")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CheckpointCorruptError, match="truncated"):
+        run.load_artifact("synthetic")
+    with pytest.raises(ValueError, match="artifact name"):
+        run.save_artifact({"images": images}, "../escape")
+    with pytest.raises(TypeError, match="mapping of tensors"):
+        run.save_artifact(images, "synthetic")
+
+
 # -- history, list, remove --------------------------------------------------------------------------
 
 def test_history_round_trip(tmp_path):

@@ -6,6 +6,7 @@ Layout of ``<root>/<hash>/``::
     history.csv                 one row per epoch, cumulative columns
     checkpoints/epoch_0003.pt   the last two, each with a .sha256 sidecar
     weights/final.pt            plain torch state dicts, with .sha256 sidecars
+    artifacts/synthetic.pt      what a run made besides weights (a data-free run's synthetic images)
     result.json                 written once, when the run is finished
 
 torch and pandas are imported only by the methods that need them, so that reading a finished
@@ -96,6 +97,10 @@ class Run:
     @property
     def weights_dir(self) -> Path:
         return self.dir / "weights"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / "artifacts"
 
     # -- state ---------------------------------------------------------------------------------
     def lock(self) -> FileLock:
@@ -342,9 +347,13 @@ class Run:
 
     # -- weights -------------------------------------------------------------------------------
     def _weights_path(self, name: str) -> Path:
+        return self._named(self.weights_dir, name, "weights")
+
+    @staticmethod
+    def _named(directory: Path, name: str, what: str) -> Path:
         if not isinstance(name, str) or not _WEIGHTS_NAME.fullmatch(name):
-            raise ValueError(f"weights name must be letters, digits, '_' or '-' (no extension), got {name!r}")
-        return self.weights_dir / f"{name}.pt"
+            raise ValueError(f"{what} name must be letters, digits, '_' or '-' (no extension), got {name!r}")
+        return directory / f"{name}.pt"
 
     def save_weights(self, state_dict: dict, name: str = "final") -> Path:
         """Save a state dict to weights/<name>.pt atomically (a plain torch file, with a sidecar)."""
@@ -360,6 +369,22 @@ class Run:
         if not path.exists():
             have = sorted(p.stem for p in self.weights_dir.glob("*.pt")) if self.weights_dir.is_dir() else []
             raise FileNotFoundError(f"run {self.hash} has no weights {name!r} ({path}); available: {have or 'none'}")
+        return safe_torch_load(read_verified(path), path)
+
+    def save_artifact(self, tensors: Mapping, name: str) -> Path:
+        """Save a mapping of tensors to artifacts/<name>.pt atomically, with a checksum sidecar."""
+        if not isinstance(tensors, Mapping):
+            raise TypeError(f"save_artifact takes a mapping of tensors, got {type(tensors).__name__}")
+        path = self._named(self.artifacts_dir, name, "artifact")
+        self.write_config()
+        return write_verified(path, torch_bytes(dict(tensors)))
+
+    def load_artifact(self, name: str) -> dict:
+        """Load artifacts/<name>.pt on the CPU after checking its sha256; FileNotFoundError naming what exists."""
+        path = self._named(self.artifacts_dir, name, "artifact")
+        if not path.exists():
+            have = sorted(p.stem for p in self.artifacts_dir.glob("*.pt")) if self.artifacts_dir.is_dir() else []
+            raise FileNotFoundError(f"run {self.hash} has no artifact {name!r} ({path}); available: {have or 'none'}")
         return safe_torch_load(read_verified(path), path)
 
     def check_weights(self, name: str) -> None:
