@@ -14,10 +14,11 @@ from papermill.exceptions import PapermillExecutionError
 from greenkd_lib.paths import notebooks_dir
 from greenkd_lib.reproduce import notebooks, reproduce
 
-# The paper's figures and tables in the order the paper presents them (12 = Table 8 comes with a
-# later issue), then the notebooks that go beyond the paper.
+# The paper's figures and tables in the order the paper presents them, then the notebooks that go
+# beyond the paper.
 EXPECTED = ["00_story", "01_fig1_", "02_fig2_", "03_fig3_", "04_table1_", "05_table2_", "06_table3_",
-            "07_table4_", "08_table5_", "09_fig4_", "10_table6_", "11_table7_", "13_ablation_why_random_tau"]
+            "07_table4_", "08_table5_", "09_fig4_", "10_table6_", "11_table7_", "12_table8_",
+            "13_ablation_why_random_tau"]
 COMMON_PARAMETERS = {"profile", "dataset", "seeds", "device", "data_root", "output_root", "country",
                      "carbon_intensity"}
 
@@ -161,3 +162,20 @@ def test_table6_rows_are_written_in_the_contract_columns(smoke_batch):
     assert (measured[["gflops_millions", "energy_kwh", "co2_g"]] > 0).all().all()
     assert measured["score_mean"].between(0, 100).all()
     assert (root / "figures" / "table6_synthetic_digits.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_table8_rows_are_written_in_the_contract_columns(smoke_batch):
+    """The output contract: one row per compression method with accuracy, size, latency and costs."""
+    import pandas as pd
+
+    _, root = smoke_batch
+    t8 = pd.read_csv(root / "tables" / "table8_quantization_vs_kd.csv")
+    assert list(t8.columns[:7]) == ["method", "accuracy", "size_mb", "latency_ms", "gflops_millions", "energy_kwh",
+                                    "co2_g"]
+    methods = " / ".join(t8["method"])
+    for word in ("PTQ", "QAT", "fp32", "scratch", "KD tuned", "Ours"):
+        assert word in methods
+    int8 = t8[t8["precision"] == "int8"]
+    assert len(int8) == 4 and (int8["size_mb"] < 0.5 * t8.loc[t8["method"] == "Ours fp32", "size_mb"].iloc[0]).all()
+    assert (t8[["size_mb", "gflops_millions", "energy_kwh", "co2_g"]] > 0).all().all()
