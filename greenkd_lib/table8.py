@@ -71,7 +71,7 @@ def rows(lab: Lab, settings: QuantizeSettings, student: str | None = None, seed:
         if scheme is None:
             made = export_float(parent, store=lab.store, data_root=lab.data_root)
             accuracy, includes, precision = float(base["test_acc"]), _float_cost_note(source, base), "fp32"
-            accuracy_of = "the float model (best-validation epoch)"
+            accuracy_of, agreement = "the float model (best-validation epoch)", math.nan
         else:
             made = quantize(parent, scheme, store=lab.store, settings=settings, data_root=lab.data_root,
                             allow_float_layers=allow_float_layers)
@@ -79,11 +79,13 @@ def rows(lab: Lab, settings: QuantizeSettings, student: str | None = None, seed:
             own = {"gflops_millions": made["flops"]["total"] / 1e15, "energy_kwh": fp["energy_kwh"], "co2_g": fp["co2_g"]}
             costs = {c: costs[c] + own[c] for c in _COSTS}
             accuracy, precision, accuracy_of = float(made["metrics"]["test_acc"]), "int8", made["metrics"]["accuracy_of"]
+            agreement = float(made["metrics"]["agreement_with_float"])
             includes = f"{_float_cost_note(source, base)} + {scheme.upper()} ({_scheme_note(made, scheme)})"
         out.append({"method": method, "accuracy": accuracy, "size_mb": made["model"]["size_mb"],
                     "latency_ms": math.nan, **costs, "precision": precision, "model": base["student"],
                     "seed": seed if source != "teacher" else int(base["seed"]), "cost_includes": includes,
-                    "accuracy_of": accuracy_of, "float_run": base["hash"], "model_run": made["hash"],
+                    "agrees_with_float": agreement, "accuracy_of": accuracy_of, "float_run": base["hash"],
+                    "model_run": made["hash"],
                     "float_layers": ", ".join(made.get("float_layers", [])) or "-"})
     return pd.DataFrame(out)
 
@@ -177,6 +179,8 @@ def headline(table: pd.DataFrame) -> str:
         f"{scratch['accuracy']:.2f} %; int8 by PTQ {_row(table, 'PTQ int8 (student from scratch)')['accuracy']:.2f} % "
         f"and by QAT {_row(table, 'QAT int8 (student from scratch)')['accuracy']:.2f} %; ours + PTQ "
         f"{ptq['accuracy']:.2f} %, ours + QAT {qat['accuracy']:.2f} %.",
+        f"Agreement: the int8 models predict what their float parents predict on {table['agrees_with_float'].min():.1f} "
+        f"to {table['agrees_with_float'].max():.1f} % of the test images." if "agrees_with_float" in table else "",
         f"Size: int8 files are {ptq['size_mb']:.2f} MB against {ours['size_mb']:.2f} MB in float "
         f"({ours['size_mb'] / ptq['size_mb']:.1f}x smaller).",
     ]
@@ -198,4 +202,4 @@ def headline(table: pd.DataFrame) -> str:
     lines.append(f"The caption's claim (ours best in both accuracy and carbon footprint) {verdict} here: the highest "
                  f"accuracy is {claim.loc['highest accuracy', 'best row (students)']}'s, the lowest CO2 to produce "
                  f"{claim.loc['lowest CO2 to produce', 'best row (students)']}'s.")
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)

@@ -2,9 +2,9 @@
 
 from .derived import (MODEL_FILE, SCHEMES, QuantizeSettings, converted_model, export_float, load_program, quantize, quantized_config,
                       settings_for, split_tensors)
-from .measure import EVAL_BATCH, accuracy, latency_ms, program_bytes, size_mb
+from .measure import EVAL_BATCH, accuracy, latency_ms, predictions, program_bytes, size_mb
 from .pt2e import UnsupportedLayersError, float_layers, int8_backend, lower
 
 __all__ = ["MODEL_FILE", "SCHEMES", "QuantizeSettings", "converted_model", "export_float", "load_program", "quantize", "quantized_config", "settings_for",
-           "split_tensors", "EVAL_BATCH", "accuracy", "latency_ms", "program_bytes", "size_mb",
+           "split_tensors", "EVAL_BATCH", "accuracy", "predictions", "latency_ms", "program_bytes", "size_mb",
            "UnsupportedLayersError", "float_layers", "int8_backend", "lower"]

@@ -146,9 +146,14 @@ def _make(run: Run, parent: RunConfig, scheme: str, settings: QuantizeSettings, 
     _CONVERTED[run.hash] = converted
     images, labels = split_tensors(bundle, "test")
     available, how = pt2e.int8_backend()
-    accuracy = measure.accuracy(converted, images, labels, compiled=available)
+    predicted = measure.predictions(converted, images, compiled=available)
+    with torch.no_grad():
+        float_predicted = model.eval()(images).argmax(1)
     return {
-        "metrics": {"test_acc": accuracy, "accuracy_of": "the int8 model, lowered by torch.compile" if available
+        "metrics": {"test_acc": 100.0 * float((predicted == labels).float().mean()),
+                    # how many test predictions the int8 model shares with its float parent (%)
+                    "agreement_with_float": 100.0 * float((predicted == float_predicted).float().mean()),
+                    "accuracy_of": "the int8 model, lowered by torch.compile" if available
                     else f"the converted model's reference ops (q/dq in float): {how}"},
         "footprint": footprint.to_dict(),
         "flops": {"total": int(flops), "pflops": flops / 1e15, "samples_seen": int(seen)},
