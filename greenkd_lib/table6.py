@@ -23,7 +23,7 @@ from .train import SYNTHETIC_ARTIFACT
 
 __all__ = ["SYNTHESIZERS", "TABLE6_COLUMNS", "CMI_README", "PAIR", "synthesizer_names", "synthesizer_seeds",
            "settings", "measure", "measure_all", "teacher_rows", "cost_ratios", "beside_reference",
-           "synthetic_images", "synthesis_share", "ours_runs", "headline"]
+           "synthetic_images", "synthesis_share", "ours_runs", "headline", "caption_scope"]
 
 SYNTHESIZERS = ("dafl", "zskt", "dfq", "deepinv", "cmi")
 """The five synthesizers of the CMI benchmark, in the order of the issue that asked for Table 6."""
@@ -199,3 +199,10 @@ def headline(measured: pd.DataFrame, ratios: pd.DataFrame, chance: float) -> str
                      f"({r['score ours - tuned (points)']:+.2f} points) at {r['CO2 ours / tuned']:.2f}x the CO2 of "
                      f"tuning; {min(score) - chance:+.1f} points above chance ({chance:.0f} %) at worst")
     return "\n".join(lines)
+
+
+def caption_scope(labs: Iterable[Lab]) -> str:
+    """What Table 6's captions name: data sets and profile, and the KL every data-free run uses (CMI's
+    'batchmean', whatever the profile's reduction)."""
+    labs = list(labs)
+    return f"{', '.join(l.dataset for l in labs)}, {labs[0].profile.name} profile, KL 'batchmean' (CMI's)"

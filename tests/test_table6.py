@@ -42,6 +42,11 @@ def test_seeds_one_under_quick_all_under_paper(tmp_path):
         table6.synthesizer_seeds(Lab("quick", output_root=tmp_path), ["a"])
 
 
+def test_captions_name_the_kl_every_data_free_run_uses(tmp_path):
+    labs = Lab("quick", output_root=tmp_path).across()
+    assert table6.caption_scope(labs) == "digits, quick profile, KL 'batchmean' (CMI's)"
+
+
 def test_settings_name_each_synthesizers_parameters(tmp_path):
     settings = table6.settings(Lab("quick", output_root=tmp_path), ["dafl", "cmi"], [0])
     assert list(settings["synthesizer"]) == ["DAFL", "CMI"]
