@@ -98,7 +98,7 @@ class RunConfig(TrainingKnobs):
 
 
 # Fields that a run's dict (and so its hash) holds only where they differ from these values.
-_STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True}
+_STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True, "optimizer": "sgd"}
 
 
 def _common(profile: Profile, dataset: str, seed: int, carbon: CarbonSettings, batch_size: int | None) -> dict:

@@ -50,9 +50,9 @@ class Lab:
         self.profile = get_profile(profile, seeds=seeds, **overrides)  # seeds=None: the profile's
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
         self._dataset_chosen = dataset is not None or self.profile.dataset is not None
-        from .data import canonical_name
-
-        self.dataset = canonical_name(self.dataset)  # an unknown name fails here, listing the known ones
+        self.dataset = _dataset_name(self.dataset)  # an unknown name fails here, listing the known ones
+        if _is_detection(self.dataset) and not _is_detection(self.profile.dataset or ""):
+            self.profile = self.profile.for_detection()  # detectors, image size and schedule of Table 4's VOC rows
         if country is None and carbon_intensity is None:
             carbon_intensity = PAPER_CARBON_INTENSITY
         self.carbon = CarbonSettings(country=country, carbon_intensity=carbon_intensity)
@@ -98,6 +98,23 @@ class Lab:
         if not labs:
             raise ValueError("datasets is empty; give at least one, e.g. datasets=['cifar10'], or None")
         return labs
+
+    @property
+    def is_detection(self) -> bool:
+        """Whether this lab's runs are detectors (Table 4's VOC rows) rather than classifiers."""
+        return _is_detection(self.dataset)
+
+    def detection(self, seeds: Iterable[int] | None = None) -> "Lab":
+        """The lab of Table 4's detection rows: this one's store, device and carbon settings, with the
+        profile's ``detection`` settings (quick: digit scenes and the narrow SSD pair; paper: VOC and
+        SSD300-VGG16 -> SSDLite-MobileNetV2). ``seeds`` None: those settings' seeds, else the profile's."""
+        lab = copy.copy(self)
+        lab.profile = self.profile.for_detection()
+        if seeds is not None:
+            lab.profile = lab.profile.replace(seeds=seeds)
+        lab.dataset = _dataset_name(lab.profile.dataset)
+        lab._dataset_chosen = True
+        return lab
 
     # -- configs -------------------------------------------------------------------------------
     def teacher_config(self, model: str | None = None, seed: int | None = None) -> RunConfig:
@@ -269,7 +286,32 @@ class Lab:
         from .data import load_for
 
         # Every run of a lab shares its data knobs with the teacher's config: one split for all.
+        if self.is_detection:
+            from .detection.train import data_for
+
+            return data_for(self.teacher_config(), self.data_root)
         return load_for(self.teacher_config(), self.data_root)
+
+
+def _is_detection(dataset: str) -> bool:
+    from .detection.data import DETECTION_DATASETS
+
+    return dataset in DETECTION_DATASETS
+
+
+def _dataset_name(name: str) -> str:
+    """The registered spelling of a classification or detection data set; unknown names list both kinds."""
+    from .data import DATASETS, UnknownDatasetError, canonical_name
+    from .data.errors import unknown_dataset
+    from .detection.data import DETECTION_DATASETS
+
+    try:
+        return canonical_name(name)
+    except UnknownDatasetError:
+        key = str(name).strip().lower()
+        if key in DETECTION_DATASETS:
+            return key
+        raise unknown_dataset(name, DATASETS + DETECTION_DATASETS) from None
 
 
 def _check_device(device: str | torch.device | None) -> None:

@@ -16,7 +16,8 @@ from .distill.methods import get_method
 from .experiments import Lab, summarize
 
 __all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds", "settings",
-           "measure_all", "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note", "plot_cost_ratios"]
+           "measure_all", "stack", "detection_pair", "detection_examples", "ratios_beside_paper", "cost_per_objective",
+           "vs_paper", "coverage", "grid_note", "plot_cost_ratios"]
 
 TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
                   "energy_kwh", "co2_g"]
@@ -32,7 +33,8 @@ def measure(lab: Lab, method: str = "kd", student: str | None = None, seeds: Ite
             grid: Iterable[float] | None = None) -> pd.DataFrame:
     """The tuned and ours rows of ``method`` on ``lab``'s data set, trained if missing.
 
-    ``score_mean``/``score_std``: test accuracy at the best-validation epoch over seeds;
+    ``score_mean``/``score_std``: test accuracy (detection: mAP at IoU 0.5, in percent) at the
+    best-validation epoch over seeds;
     ``best_epoch_mean``/``best_epoch_std``: the best test accuracy over epochs (the paper's
     convention); costs are means over seeds (tuned: the whole grid's). Extra columns say how many
     trainings and seeds each row took and which tau it used.
@@ -42,8 +44,8 @@ def measure(lab: Lab, method: str = "kd", student: str | None = None, seeds: Ite
     t = summarize(rows).merge(summarize(rows, metric="best_test_acc")[["method", "best_test_acc_std"]], on="method")
     grid_size = int(rows.loc[rows["method"] == "kd-tuned", "trainings"].iloc[0])
     return pd.DataFrame({
-        "dataset": lab.dataset, "task": "classification", "loss": spec.paper_name,
-        "method": t["method"].map(_ARMS), "metric": "accuracy",
+        "dataset": lab.dataset, "task": "detection" if lab.is_detection else "classification",
+        "loss": spec.paper_name, "method": t["method"].map(_ARMS), "metric": "mAP" if lab.is_detection else "accuracy",
         "score_mean": t["test_acc_mean"], "score_std": t["test_acc_std"],
         "gflops_millions": t["gflops_millions"], "energy_kwh": t["energy_kwh"], "co2_g": t["co2_g"],
         "best_epoch_mean": t["best_test_acc_mean"], "best_epoch_std": t["best_test_acc_std"],
@@ -109,16 +111,51 @@ def settings(lab: Lab, seeds_of: dict[str, list[int]], student: str) -> pd.DataF
 
 
 def measure_all(labs: Iterable[Lab], seeds_of: dict[str, list[int]], student: str | None = None) -> pd.DataFrame:
-    """:func:`measure` for every lab (data set) and objective of ``seeds_of``, in one table."""
-    return pd.concat([measure(lab, m, student=student, seeds=seeds) for lab in labs for m, seeds in seeds_of.items()],
-                     ignore_index=True)
+    """:func:`measure` for every lab (data set) and objective of ``seeds_of``, in one table (no lab: no rows).
+
+    ``student`` applies to classification labs; a detection lab trains its profile's student detector."""
+    tables = [measure(lab, m, student=None if lab.is_detection else student, seeds=seeds)
+              for lab in labs for m, seeds in seeds_of.items()]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE4_COLUMNS)
+
+
+def stack(*tables: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``tables`` in one table (empty ones, e.g. no detection rows, left out)."""
+    kept = [t for t in tables if len(t)]
+    return pd.concat(kept, ignore_index=True) if kept else tables[0]
+
+
+def detection_pair(lab: Lab) -> str:
+    """The teacher -> student detectors of a detection lab, saying where they are not the paper's."""
+    from .detection.archs import describe
+
+    return f"{describe(lab.profile.teacher)} -> {describe(lab.profile.students[0])}"
+
+
+def detection_examples(lab: Lab, n: int = 4, seed: int | None = None):
+    """The first ``n`` test images of detection ``lab``, their objects, the boxes found by the teacher, the
+    tuned HKD student and ours (seed: the lab's first), and the class names: for ``plots.detection``."""
+    from .detection.data import collate
+    from .detection.metric import detections
+
+    seed = lab.profile.seeds[0] if seed is None else seed
+    rows = lab.tuned_and_ours("kd", seeds=[seed])  # read back from the store
+    tuned, ours = (rows[rows["method"] == arm].iloc[0] for arm in ("kd-tuned", "ours"))
+    teacher = lab.store.run(lab.teacher_config().to_dict()).hash
+    bundle = lab.data()
+    images, truth = collate([bundle.test[i] for i in range(min(n, len(bundle.test)))])
+    found = {"teacher": detections(lab.model(teacher), images),
+             f"tuned HKD (tau={tuned['tau']:g})": detections(lab.model(tuned["hash"]), images),
+             "ours (random tau)": detections(lab.model(ours["hash"]), images)}
+    return images, truth, found, bundle.classes
 
 
 def ratios_beside_paper(measured: pd.DataFrame, grid_size: int, source: str) -> pd.DataFrame:
-    """:func:`cost_ratios` of our rows (labelled ``source``) above the paper's classification rows
-    of the same losses, with the grid size behind each (the paper's is not published)."""
-    published = paper.table4().query("task == 'classification' and loss in @losses",
-                                     local_dict={"losses": list(measured["loss"].unique())})
+    """:func:`cost_ratios` of our rows (labelled ``source``) above the paper's rows of the same
+    losses and tasks, with the grid size behind each (the paper's is not published)."""
+    published = paper.table4().query("task in @tasks and loss in @losses",
+                                     local_dict={"losses": list(measured["loss"].unique()),
+                                                 "tasks": list(measured["task"].unique())})
     ratios = pd.concat([cost_ratios(measured, source), cost_ratios(published, "paper")], ignore_index=True)
     ratios["grid values"] = [grid_size if s == source else paper.NOT_PUBLISHED for s in ratios["source"]]
     return ratios
@@ -153,19 +190,22 @@ def vs_paper(measured: pd.DataFrame) -> pd.DataFrame:
                                 same_dataset="paper, same data set", delta="ours - paper")
 
 
-def coverage(losses: Iterable[str], datasets: Iterable[str]) -> pd.DataFrame:
-    """Every row of the paper's Table 4 with what a run measuring ``losses`` on ``datasets`` does with it."""
+def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets: Iterable[str] = ()) -> pd.DataFrame:
+    """Every row of the paper's Table 4 with what a run measuring ``losses`` on ``datasets`` (and the
+    detection rows on ``detection_datasets``) does with it."""
     import numpy as np
 
-    losses, datasets = list(losses), list(datasets)
+    losses, datasets, detection_datasets = list(losses), list(datasets), list(detection_datasets)
     table = paper.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
                                        sort=False).reset_index().rename(columns={"tuned": "paper tuned score",
                                                                                   "ours": "paper ours score"})
     table.columns.name = None
+    detection = table["task"] == "detection"
     table["this notebook"] = np.select(
-        [table["task"] != "classification", ~table["loss"].isin(losses), table["dataset"].isin(datasets)],
-        ["not built yet (detection KD, a later issue)", "not measured in this run (see `objectives`)",
-         "measured above"],
+        [~table["loss"].isin(losses), detection & ~bool(detection_datasets), detection & table["dataset"].isin(
+            detection_datasets), detection, table["dataset"].isin(datasets)],
+        ["not measured in this run (see `objectives`)", "not measured in this run (detection = False)",
+         "measured above", f"built; measured here on {', '.join(detection_datasets)}", "measured above"],
         default=f"built; measured here on {', '.join(datasets)}")
     return table
 

@@ -75,6 +75,10 @@ def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: s
     Damaged weights are re-derived from the run's checkpoints where they can be; otherwise the run is
     reopened (see :mod:`greenkd_lib.recovery`) and this raises, saying to train it again.
     """
+    if models.is_detector(cfg.model):
+        from .detection.train import load_detector
+
+        return load_detector(cfg, store, weights, device)
     run = store.run(cfg.to_dict())
     result = run.result()
     if result is None:
@@ -148,11 +152,16 @@ def _teacher(cfg: RunConfig, store: RunStore, dev: torch.device, bundle,
 
 
 def optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
-    """SGD with the run's recipe and its warm-up/step schedule, for any set of parameters."""
+    """SGD (or AdamW, ``cfg.optimizer``) with the run's recipe and its warm-up/step schedule, for any
+    set of parameters."""
 
     def make(params) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                    nesterov=False, foreach=True)
+        if cfg.optimizer == "adamw":  # momentum is beta1
+            optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.momentum, 0.999),
+                                          weight_decay=cfg.weight_decay, foreach=True)
+        else:
+            optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                        nesterov=False, foreach=True)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, steps_per_epoch))
 
     return make
@@ -165,7 +174,13 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
 
     ``num_workers``: processes that decode image folders and feed a split that cannot be held on the
     device (None: the ``num_workers`` of the profile named in ``cfg``, 0 for a custom one).
+    A detector's run trains in :func:`greenkd_lib.detection.train.train_detector`.
     """
+    if models.is_detector(cfg.model):
+        from .detection.train import train_detector
+
+        return train_detector(cfg, run, store=store, data_root=data_root, device=device, progress=progress,
+                              num_workers=num_workers)
     dev = pick_device(device)
     amp = precision_context(cfg.precision, dev)  # an unsupported precision fails before any data is read
     workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))

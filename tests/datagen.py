@@ -122,3 +122,78 @@ def write_tinyimagenet(root: str | Path, wnids: tuple[str, ...] = TINY_WNIDS, tr
         lines.append(f"val_{i}.JPEG\t{wnid}\t1\t2\t60\t61\n")
     (folder / "val" / "val_annotations.txt").write_text("".join(lines))
     return folder
+
+
+# The 20 PASCAL VOC classes in their standard order (greenkd_lib.detection.voc.VOC_CLASSES).
+VOC_NAMES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+             "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+VOC_SIZES = ((64, 48), (48, 64), (56, 56))  # (width, height), cycled: VOC images are not square
+
+
+def voc_objects(k: int, width: int, height: int) -> list[tuple[str, int, int, int, int, bool]]:
+    """The objects of the ``k``-th image ``write_voc`` writes: (name, xmin, ymin, xmax, ymax, difficult).
+
+    VOC's 1-based inclusive pixel coordinates; 1 to 3 objects; the second object is difficult; the
+    last object of every third image reaches the right and bottom edges (xmax = width, ymax = height).
+    """
+    objects = []
+    for j in range(1 + k % 3):
+        xmin, ymin = 1 + 3 * j + k % 5, 2 + 4 * j
+        xmax, ymax = min(width, xmin + 14 + 4 * j), min(height, ymin + 12 + 5 * j)
+        objects.append((VOC_NAMES[(3 * k + 7 * j) % 20], xmin, ymin, xmax, ymax, j == 1))
+    if k % 3 == 0:
+        name, xmin, ymin, _, _, difficult = objects[-1]
+        objects[-1] = (name, xmin + 20, ymin + 20, width, height, difficult)
+    return objects
+
+
+def voc_xml(filename: str, width: int, height: int, objects: list[tuple], omit_difficult: bool = False) -> str:
+    """One annotation in the official VOC XML format (tab-indented, as the real files are)."""
+    parts = [f"<annotation>\n\t<folder>VOC</folder>\n\t<filename>{filename}</filename>\n"
+             f"\t<source>\n\t\t<database>The VOC Database</database>\n\t</source>\n"
+             f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+             f"\t<segmented>0</segmented>\n"]
+    for name, xmin, ymin, xmax, ymax, difficult in objects:
+        # VOC2012 leaves <difficult> out of some objects: omit_difficult writes those.
+        flag = "" if omit_difficult and not difficult else f"\t\t<difficult>{int(difficult)}</difficult>\n"
+        parts.append(f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n"
+                     f"\t\t<truncated>0</truncated>\n{flag}\t\t<bndbox>\n\t\t\t<xmin>{xmin}</xmin>\n"
+                     f"\t\t\t<ymin>{ymin}</ymin>\n\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n"
+                     f"\t\t</bndbox>\n\t</object>\n")
+    return "".join(parts) + "</annotation>\n"
+
+
+def write_voc(root: str | Path, years: tuple[str, ...] = ("2007",), n_trainval: int = 6, n_test: int = 4,
+              seed: int = 0) -> Path:
+    """``root/VOCdevkit/VOC<year>/{JPEGImages,Annotations,ImageSets/Main}`` in the official layout; returns ``root``.
+
+    VOC2007: ids 000001.. (trainval, then test), lists train/val/trainval/test. VOC2012: ids
+    2008_000001.. (trainval only, as the real set), lists train/val/trainval, and its non-difficult
+    objects carry no <difficult> tag. Image k of a year has ``VOC_SIZES[k % 3]`` and the objects
+    ``voc_objects(k, width, height)``, each painted as a filled rectangle in its class colour on noise.
+    """
+    root = Path(root)
+    palette = np.random.default_rng(12345).integers(30, 226, size=(20, 3))
+    rng = np.random.default_rng(seed)
+    for year in years:
+        folder = root / "VOCdevkit" / f"VOC{year}"
+        for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        count = n_trainval + (n_test if year == "2007" else 0)
+        ids = [f"{k + 1:06d}" if year == "2007" else f"2008_{k + 1:06d}" for k in range(count)]
+        for k, image_id in enumerate(ids):
+            width, height = VOC_SIZES[k % 3]
+            objects = voc_objects(k, width, height)
+            image = np.clip(rng.normal(110, 25, size=(height, width, 3)), 0, 255)
+            for name, xmin, ymin, xmax, ymax, _ in objects:
+                image[ymin - 1:ymax, xmin - 1:xmax] = palette[VOC_NAMES.index(name)]
+            Image.fromarray(image.astype(np.uint8)).save(folder / "JPEGImages" / f"{image_id}.jpg", quality=90)
+            (folder / "Annotations" / f"{image_id}.xml").write_text(
+                voc_xml(f"{image_id}.jpg", width, height, objects, omit_difficult=(year == "2012")))
+        trainval, test = ids[:n_trainval], ids[n_trainval:]
+        lists = {"train": trainval[::2], "val": trainval[1::2], "trainval": trainval}
+        if year == "2007":
+            lists["test"] = test
+        for image_set, names in lists.items():
+            (folder / "ImageSets" / "Main" / f"{image_set}.txt").write_text("".join(f"{n}\n" for n in names))
+    return root

@@ -105,7 +105,8 @@ def test_every_notebook_saves_captioned_outputs_naming_profile_and_data(smoke_ba
             for f in item["files"]:
                 assert (root / f).stat().st_size > 0, f"{path.stem}: {f} is empty"
             caption = item["caption"]
-            assert "smoke" in caption and "digits" in caption, (
+            # Table 4's detection rows name their own data set: digit scenes, drawn from the digits.
+            assert "smoke" in caption and ("digits" in caption or "digit_scenes" in caption), (
                 f"{path.stem}: caption of {item['name']!r} must name the profile and data set: {caption!r}")
         assert kinds.get("figure", {".png", ".svg"}) == {".png", ".svg"}
         assert kinds.get("table", {".csv", ".md"}) == {".csv", ".md"}
@@ -146,6 +147,24 @@ def test_table4_rows_are_written_in_the_papers_columns(smoke_batch):
     # DML trains two networks: one of its trainings costs more than one HKD training.
     ours = measured[measured["method"] == "ours"].set_index("loss")
     assert ours.loc["DML", "gflops_millions"] > ours.loc["HKD", "gflops_millions"]
+
+
+@pytest.mark.slow
+def test_table4_detection_rows_share_the_classification_columns(smoke_batch):
+    """The VOC rows' contract: task = detection, metric = mAP, in table4_measured.csv's columns."""
+    import pandas as pd
+
+    from greenkd_lib import table4
+
+    _, root = smoke_batch
+    measured = pd.read_csv(root / "tables" / "table4_measured.csv")
+    detection = measured[measured["task"] == "detection"]
+    assert list(measured.columns[:len(table4.TABLE4_COLUMNS)]) == table4.TABLE4_COLUMNS
+    assert set(detection["dataset"]) == {"digit_scenes"} and set(detection["metric"]) == {"mAP"}
+    assert set(zip(detection["loss"], detection["method"])) == {
+        (loss, method) for loss in ("HKD", "CMC", "DML") for method in ("tuned", "ours")}
+    assert detection["score_mean"].between(0, 100).all() and (detection["gflops_millions"] > 0).all()
+    assert (root / "figures" / "table4_detection_boxes_digit_scenes.png").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ from .inference import frozen_for_inference
 from .measure import count_parameters, forward_flops, latency_ms, model_size_bytes
 
 __all__ = ["MODELS", "UnknownModelError", "build", "canonical_name", "gradcam_layer", "count_parameters", "forward_flops",
-           "model_size_bytes", "latency_ms", "MIN_IMAGE_SIZE", "frozen_for_inference", "PenultimateFeatures",
+           "model_size_bytes", "latency_ms", "MIN_IMAGE_SIZE", "DETECTORS",
+           "DETECTOR_MIN_IMAGE_SIZE", "is_detector", "frozen_for_inference", "PenultimateFeatures",
            "WithFeatures", "feature_dim"]
 
 # name -> (builder(num_classes), Grad-CAM candidate blocks deepest first, smallest image size)
@@ -42,14 +43,21 @@ MODELS: tuple[str, ...] = tuple(_REGISTRY)
 # Smallest image side each model accepts (below it a map shrinks to nothing or no block is >= 2x2).
 MIN_IMAGE_SIZE: dict[str, int] = {name: entry[2] for name, entry in _REGISTRY.items()}
 
+# Detectors (Table 4's VOC rows), built by greenkd_lib.detection.archs, not by build(): the names a
+# run config may hold and the smallest image side each accepts (its six SSD grids need 32 pixels).
+# "_narrow": the quick profile's narrower versions of the paper's pair, not the paper's models.
+DETECTORS: tuple[str, ...] = ("ssd_vgg16", "ssdlite_mobilenetv2", "ssd_vgg16_narrow", "ssdlite_mobilenetv2_narrow")
+DETECTOR_MIN_IMAGE_SIZE: dict[str, int] = {name: 32 for name in DETECTORS}
+
 
 class UnknownModelError(ValueError):
     """A model name that is not in ``MODELS``."""
 
     def __init__(self, name: object) -> None:
         self.name = name
-        hint = difflib.get_close_matches(str(name).lower(), MODELS, n=1)
-        super().__init__(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
+        hint = difflib.get_close_matches(str(name).lower(), MODELS + DETECTORS, n=1)
+        super().__init__(f"unknown model {name!r}; choose one of: {', '.join(MODELS)} "
+                         f"(detectors: {', '.join(DETECTORS)})"
                          + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
@@ -57,14 +65,22 @@ def canonical_name(name: object) -> str:
     """The registered spelling of ``name`` ("ResNet18" -> "resnet18"); unknown names raise."""
     # "ResNet18" and "wrn-40-2" are unambiguous spellings of registered names.
     key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in _REGISTRY:
+    if key not in _REGISTRY and key not in DETECTOR_MIN_IMAGE_SIZE:
         raise UnknownModelError(name)
     return key
+
+
+def is_detector(name: str) -> bool:
+    """Whether ``name`` (a registered spelling) is a detector rather than a classifier."""
+    return canonical_name(name) in DETECTOR_MIN_IMAGE_SIZE
 
 
 def build(name: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """A new ``name`` model with ``num_classes`` outputs, for ``image_size`` x ``image_size`` RGB input."""
     arch = canonical_name(name)
+    if arch in DETECTOR_MIN_IMAGE_SIZE:
+        raise ValueError(f"{arch} is a detector: build it with greenkd_lib.detection.archs.build(name, num_classes, "
+                         "image_size, mean, std)")
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     minimum = MIN_IMAGE_SIZE[arch]

@@ -1,0 +1,86 @@
+"""Contrastive distillation for detection (Table 4 VOC "CMC"): the classification method's CRD term
+on the detectors' pooled backbone features, beside SSD's loss and the anchor KD term.
+
+As for classification (``distill.methods.cmc``): 128-d embeddings of each side's pooled features, a
+memory bank slot per training image and side, NCE over K negatives at the fixed contrastive
+temperature; the stochastic tau replaces only the KD temperature. ``ce_weight`` weighs SSD's loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...distill.methods import DistillationMethod, Setup
+from ...distill.methods.contrast import ContrastMemory, Embedding, nce_loss
+from ..models import forward_parts, pooled_dim, pooled_features
+from . import register_detection
+from .kd import anchor_kd_term
+from .ssd import ssd_terms
+
+__all__ = ["DetectionContrastiveKD"]
+
+
+@register_detection
+class DetectionContrastiveKD(DistillationMethod):
+    """``ce_weight * SSD loss + kd_weight * tau^2 KL (anchors) + crd_weight * (NCE_s + NCE_t)``."""
+
+    name = "cmc"
+    paper_name = "CMC"
+    needs_teacher = True
+    uses_temperature = True
+    needs_indices = True
+    defaults = {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07, "nce_m": 0.5,
+                "ce_weight": 1.0, "kd_weight": 1.0, "crd_weight": 0.8}
+
+    def __init__(self, cfg, setup: Setup) -> None:
+        super().__init__(cfg, setup)
+        p = self.params
+        if p["nce_k"] > setup.train_size - 1:
+            raise ValueError(f"cmc draws nce_k={p['nce_k']} negatives per image from the other training images, "
+                             f"but {cfg.dataset} has {setup.train_size}: pass method_params={{'nce_k': n}} "
+                             f"with n <= {setup.train_size - 1}")
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # memory init and negatives
+        self.dims = {"student": pooled_dim(self.student), "teacher": pooled_dim(self.teacher)}
+        self.heads = nn.ModuleDict({side: Embedding(dim, p["feat_dim"]) for side, dim in self.dims.items()}
+                                   ).to(self.device)
+        self.memory = ContrastMemory(p["feat_dim"], setup.train_size, p["nce_k"], p["nce_t"], p["nce_m"],
+                                     self.generator).to(self.device)
+
+    def trainable(self) -> list[nn.Parameter]:
+        return list(self.heads.parameters())
+
+    def loss_terms(self, x: torch.Tensor, y: list[dict], index: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if index is None:
+            raise ValueError("cmc needs each image's index in the training set (its memory slot)")
+        p = self.params
+        parts, matched, ssd = ssd_terms(self.student, x, y)
+        with torch.no_grad():
+            teacher = forward_parts(self.teacher, x)
+        tau = self.temperature(len(x))
+        negatives = self.memory.negatives(index, self.generator)
+        scores_s, scores_t = self.memory(self.heads["student"](pooled_features(parts)),
+                                         self.heads["teacher"](pooled_features(teacher)),
+                                         index.to(self.device), negatives)
+        n = self.memory.n_data
+        return {
+            "bbox": p["ce_weight"] * ssd["bbox"], "cls": p["ce_weight"] * ssd["cls"],
+            "kd": p["kd_weight"] * anchor_kd_term(self, parts, matched, teacher.cls_logits, tau),
+            "crd": p["crd_weight"] * (nce_loss(scores_s, n) + nce_loss(scores_t, n)),
+        }
+
+    def train_flops_per_sample(self, student_forward: int, teacher_forward: int) -> int:
+        p = self.params
+        heads = 2 * p["feat_dim"] * (self.dims["student"] + self.dims["teacher"])
+        contrast = 2 * (2 * (1 + p["nce_k"]) * p["feat_dim"]) * 2
+        return super().train_flops_per_sample(student_forward, teacher_forward) + 3 * heads + contrast
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "heads": self.heads.state_dict(), "memory": self.memory.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.heads.load_state_dict(state["heads"])
+        self.memory.load_state_dict(state["memory"])
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,209 @@
+"""The training loop of a detection run (Table 4's VOC rows): the classification loop's contract on SSD.
+
+``greenkd_lib.train.train`` hands a run here when its model is a detector. What the run store, the
+tables and the resume logic read is the same as for classification: one checkpoint per epoch
+(weights, optimizer, schedule, method state, RNGs), energy through the carbon meter, FLOPs counted
+per pass, the best epoch chosen on the validation split. The score is mAP at IoU 0.5 in percent,
+stored under the classification keys (``val_acc``/``test_acc``) so every reader works unchanged;
+``result["metric"]`` says it is mAP.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .. import paths
+from ..carbon import CarbonMeter, Footprint, training_flops
+from ..config import RunConfig
+from ..devices import pick_device
+from ..distill.kd import sum_terms
+from ..distill.methods import Setup
+from ..energy_tally import EnergyTally, lost_since
+from ..inputs import num_workers_for, precision_context
+from ..profiles import checked
+from ..recovery import best_weights_usable, check_train_result
+from ..runs import Run, RunStore
+from . import archs
+from .data import DetectionBundle, collate, load_detection
+from .metric import mean_average_precision
+from .methods import detection_method
+from .models import detector_flops
+
+__all__ = ["METRIC", "train_detector", "load_detector", "data_for"]
+
+METRIC = "mAP@0.5"
+
+
+def data_for(cfg: RunConfig, root: str | Path | None = None) -> DetectionBundle:
+    """The detection bundle a run of ``cfg`` trains and is evaluated on (split seed fixed at 0)."""
+    return load_detection(cfg.dataset, paths.data_root(root), image_size=cfg.image_size, subset=cfg.subset,
+                          seed=0, val_fraction=cfg.val_fraction)
+
+
+def load_detector(cfg: RunConfig, store: RunStore, weights: str = "best",
+                  device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The trained detector of a finished run (eval mode)."""
+    run = store.run(cfg.to_dict())
+    result = run.result()
+    if result is None:
+        raise FileNotFoundError(f"run {run.hash} ({cfg.label}) has not finished; train it first with get_or_run")
+    check_train_result(run, result)
+    norm = result["data"]
+    model = archs.build(cfg.model, result["model"]["num_classes"], result["model"]["image_size"],
+                        norm["mean"], norm["std"])
+    model.load_state_dict(run.load_weights(weights))
+    return model.to(device).eval()
+
+
+class _Indexed(Dataset):
+    """(index, image, target): the index is the image's memory slot for contrastive methods."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        return (i, *self.dataset[i])
+
+
+def _with_index(batch):
+    images, targets = collate([item[1:] for item in batch])
+    return images, targets, torch.tensor([item[0] for item in batch])
+
+
+def _train_batches(cfg: RunConfig, train: Dataset, epoch: int, steps: int, workers: int
+                   ) -> Iterator[tuple[torch.Tensor, list[dict], torch.Tensor]]:
+    # The order depends only on (seed, epoch): a resumed run sees the same batches. Augmentation draws
+    # from the global RNG, which the checkpoint restores.
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+    batches = [order[i:i + cfg.batch_size].tolist() for i in range(0, len(order), cfg.batch_size)][:steps]
+    yield from DataLoader(_Indexed(train), batch_sampler=batches, collate_fn=_with_index, num_workers=workers)
+
+
+def _eval_batches(dataset: Dataset, batch_size: int, workers: int):
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=workers)
+
+
+def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | None = None,
+                   device: str | torch.device | None = None, progress: bool = True,
+                   num_workers: int | None = None) -> dict[str, Any]:
+    """Train (or resume) the detection run named by ``cfg``; return its result (the store writes it)."""
+    from ..train import (_checkpoint, _fresh_state, _restore_rng, _result, optimizer_factory, progress_bar,
+                         seed_everything)
+    dev = pick_device(device)
+    amp = precision_context(cfg.precision, dev)
+    workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))
+    bundle = data_for(cfg, data_root)
+    method_cls = detection_method(cfg.method)
+    seed_everything(cfg.seed)
+    model = archs.build(cfg.model, bundle.num_classes, bundle.image_size, bundle.mean, bundle.std).to(dev)
+    teacher = load_detector(cfg.teacher, store, "best", dev).requires_grad_(False) if cfg.teacher else None
+    steps_per_epoch = math.ceil(len(bundle.train) / cfg.batch_size)
+    if cfg.max_batches:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
+    make_optimizer = optimizer_factory(cfg, steps_per_epoch)
+    method = method_cls(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=None,
+                                   num_classes=bundle.num_classes, image_size=bundle.image_size,
+                                   train_size=len(bundle.train), device=dev, make_optimizer=make_optimizer,
+                                   mean=tuple(bundle.mean), std=tuple(bundle.std)))
+    optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
+    student_flops = detector_flops(model, bundle.image_size)
+    teacher_flops = detector_flops(teacher, bundle.image_size) if teacher is not None else 0
+    flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
+    eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
+
+    state = _fresh_state(cfg)
+    ckpt = run.load_checkpoint()
+    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+        ckpt = None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        method.load_state_dict(ckpt["method"])
+        _restore_rng(ckpt)
+        state = ckpt["state"]
+        state["footprint"] = Footprint.from_dict(state["footprint"])
+        run.write_history(state["history"])
+    lost = lost_since(run.dir, state["epoch"])
+    if lost is not None and not lost.is_empty:
+        state["footprint"] = state["footprint"] + lost
+        before = state.get("lost_partial_epochs")
+        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
+    prior = state["footprint"]
+    meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
+    bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
+    meter.start()
+    tally = EnergyTally(run.dir, meter, state["epoch"],
+                        carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
+    try:
+        for epoch in range(state["epoch"], cfg.epochs):
+            with amp():
+                model.train()
+                method.new_epoch()
+                losses, term_sums, seen = [], {}, 0
+                for images, targets, index in _train_batches(cfg, bundle.train, epoch, steps_per_epoch, workers):
+                    images = images.to(dev)
+                    targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+                    terms = {k: v.detach() for k, v in method.train_step(images, targets, index, optimizer).items()}
+                    scheduler.step()
+                    losses.append(float(sum_terms(terms, like=images)) * len(images))
+                    for k, v in terms.items():
+                        term_sums[k] = term_sums.get(k, 0.0) + float(v) * len(images)
+                    seen += len(images)
+                    tally.tick()
+                    bar.update(1)
+                if not all(math.isfinite(v) for v in losses):
+                    from ..train import TrainingDivergedError
+
+                    raise TrainingDivergedError(f"loss is not finite at epoch {epoch + 1}: lower the learning "
+                                                "rate or check the boxes of the training images")
+                val_map = mean_average_precision(model, _eval_batches(bundle.val, cfg.eval_batch_size, workers),
+                                                 dev)["map50"]
+                test_map = mean_average_precision(model, _eval_batches(bundle.test, cfg.eval_batch_size, workers),
+                                                  dev)["map50"]
+            reading = meter.read()
+            footprint = prior + reading
+            state["samples_seen"] += seen
+            state["eval_samples"] += eval_samples_per_epoch
+            flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
+                                   train_per_sample=flops_per_sample)
+            taus = method.taus
+            row = {"epoch": epoch + 1, "train_loss": sum(losses) / max(seen, 1),
+                   **{f"loss_{k}": v / max(seen, 1) for k, v in term_sums.items()},
+                   "val_acc": val_map, "test_acc": test_map, "lr": optimizer.param_groups[0]["lr"],
+                   "tau_mean": float(np.mean(taus)) if taus else float("nan"),
+                   "tau_min": float(np.min(taus)) if taus else float("nan"),
+                   "tau_max": float(np.max(taus)) if taus else float("nan"),
+                   "tau_distinct": len(set(np.round(taus, 6))) if taus else 0,
+                   "wall_s": footprint.duration_s, "energy_kwh": footprint.energy_kwh, "co2_g": footprint.co2_g,
+                   "flops": flops}
+            state["history"].append(row)
+            if val_map > state["best_val_acc"]:
+                state.update(best_val_acc=val_map, best_epoch=epoch + 1, test_at_best_val=test_map)
+                run.save_weights(model.state_dict(), "best")
+            state.update(epoch=epoch + 1, footprint=footprint)
+            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
+            tally.checkpointed(epoch + 1, reading)
+            run.write_history(state["history"])
+            bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val mAP {val_map:.1f}", refresh=False)
+    finally:
+        meter.stop()
+        bar.close()
+    run.save_weights(model.state_dict(), "final")
+    tally.remove()
+    result = _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
+    result.update(task="detection", metric=METRIC)
+    result["data"] = {**result["data"], "mean": list(bundle.mean), "std": list(bundle.std)}  # load_detector's
+    result["model"]["arch"] = archs.describe(cfg.model)
+    return result
