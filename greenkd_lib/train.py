@@ -35,7 +35,8 @@ from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 from .slots import training_slot
 
 __all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_everything", "optimizer_factory",
-           "train_epoch", "progress_bar", "short_label", "SYNTHETIC_ARTIFACT"]
+           "train_epoch", "progress_bar", "short_label", "SYNTHETIC_ARTIFACT", "resume_state", "tau_columns",
+           "checkpoint_epoch"]
 
 SYNTHETIC_ARTIFACT = "synthetic"  # a data-free run's last synthetic images: Run.load_artifact(SYNTHETIC_ARTIFACT)
 
@@ -217,28 +218,7 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     # A data-free run evaluates the test split alone (DataFreeMethod's docstring: its "val" is test).
     eval_samples_per_epoch = len(bundle.test) if data_free else len(bundle.val) + len(bundle.test)
 
-    state = _fresh_state(cfg)
-    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
-    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
-        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
-        ckpt = None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        # Checkpoints from before methods were plug-ins hold the policy alone.
-        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
-        _restore_rng(ckpt)
-        state = ckpt["state"]
-        state["footprint"] = Footprint.from_dict(state["footprint"])
-        run.write_history(state["history"])  # the checkpoint's history is the one that counts
-
-    # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
-    lost = lost_since(run.dir, state["epoch"])
-    if lost is not None and not lost.is_empty:
-        state["footprint"] = state["footprint"] + lost
-        before = state.get("lost_partial_epochs")
-        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
+    state, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
     prior = state["footprint"]  # what earlier parts of an interrupted run cost
     meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
     bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
@@ -270,24 +250,15 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
                 "val_acc": val_acc,
                 "test_acc": test_acc,
                 "lr": optimizer.param_groups[0]["lr"],
-                "tau_mean": float(np.mean(taus)) if taus else float("nan"),
-                "tau_min": float(np.min(taus)) if taus else float("nan"),
-                "tau_max": float(np.max(taus)) if taus else float("nan"),
-                "tau_distinct": len(set(np.round(taus, 6))) if taus else 0,
+                **tau_columns(taus),
                 "wall_s": footprint.duration_s,
                 "energy_kwh": footprint.energy_kwh,
                 "co2_g": footprint.co2_g,
                 "flops": flops,
                 **(method.epoch_log() if data_free else {}),  # gen_* and syn_* columns
             }
-            state["history"].append(row)
-            if val_acc > state["best_val_acc"]:
-                state.update(best_val_acc=val_acc, best_epoch=epoch + 1, test_at_best_val=test_acc)
-                run.save_weights(model.state_dict(), "best")
-            state.update(epoch=epoch + 1, footprint=footprint)
-            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
+            checkpoint_epoch(run, state, row, footprint, model, optimizer, scheduler, method)
             tally.checkpointed(epoch + 1, reading)
-            run.write_history(state["history"])
             bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val {val_acc:.1f}%", refresh=False)
     finally:
         meter.stop()
@@ -301,6 +272,57 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
         if method.preview() is not None:  # what the synthesizer drew last, for a notebook's image grid
             run.save_artifact({"images": method.preview()}, SYNTHETIC_ARTIFACT)
     return result
+
+
+def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: DistillationMethod
+                 ) -> tuple[dict[str, Any], Footprint | None]:
+    """A run's training state at its last usable checkpoint, loaded into ``model``, ``optimizer``,
+    ``scheduler``, ``method`` and the global RNGs (a fresh state if none), and the footprint of work
+    a killed process did after that checkpoint (added to the state's footprint; None if none)."""
+    state = _fresh_state(cfg)
+    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
+    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
+        ckpt = None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        # Checkpoints from before methods were plug-ins hold the policy alone.
+        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
+        _restore_rng(ckpt)
+        state = ckpt["state"]
+        state["footprint"] = Footprint.from_dict(state["footprint"])
+        run.write_history(state["history"])  # the checkpoint's history is the one that counts
+
+    # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
+    lost = lost_since(run.dir, state["epoch"])
+    if lost is not None and not lost.is_empty:
+        state["footprint"] = state["footprint"] + lost
+        before = state.get("lost_partial_epochs")
+        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
+    return state, lost
+
+
+def checkpoint_epoch(run: Run, state: dict[str, Any], row: dict[str, Any], footprint: Footprint, model, optimizer,
+                     scheduler, method: DistillationMethod) -> None:
+    """End an epoch: add its history ``row``, keep the best-validation weights, checkpoint everything."""
+    epoch = row["epoch"]
+    state["history"].append(row)
+    if row["val_acc"] > state["best_val_acc"]:
+        state.update(best_val_acc=row["val_acc"], best_epoch=epoch, test_at_best_val=row["test_acc"])
+        run.save_weights(model.state_dict(), "best")
+    state.update(epoch=epoch, footprint=footprint)
+    run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch)
+    run.write_history(state["history"])
+
+
+def tau_columns(taus: list[float]) -> dict[str, float | int]:
+    """An epoch's history columns for the taus it drew (NaN and 0 for a method without tau)."""
+    return {"tau_mean": float(np.mean(taus)) if taus else float("nan"),
+            "tau_min": float(np.min(taus)) if taus else float("nan"),
+            "tau_max": float(np.max(taus)) if taus else float("nan"),
+            "tau_distinct": len(set(np.round(taus, 6))) if taus else 0}
 
 
 def _train_augment(bundle):

@@ -11,11 +11,9 @@ stored under the classification keys (``val_acc``/``test_acc``) so every reader 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -25,10 +23,10 @@ from ..config import RunConfig
 from ..devices import pick_device
 from ..distill.kd import sum_terms
 from ..distill.methods import Setup
-from ..energy_tally import EnergyTally, lost_since
+from ..energy_tally import EnergyTally
 from ..inputs import num_workers_for, precision_context
 from ..profiles import checked
-from ..recovery import best_weights_usable, check_train_result
+from ..recovery import check_train_result
 from ..runs import Run, RunStore
 from . import archs
 from .data import DetectionBundle, collate, load_detection
@@ -97,8 +95,9 @@ def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str 
                    device: str | torch.device | None = None, progress: bool = True,
                    num_workers: int | None = None) -> dict[str, Any]:
     """Train (or resume) the detection run named by ``cfg``; return its result (the store writes it)."""
-    from ..train import (_checkpoint, _fresh_state, _restore_rng, _result, optimizer_factory, progress_bar,
-                         seed_everything)
+    from ..train import (_result, checkpoint_epoch, optimizer_factory, progress_bar, resume_state, seed_everything,
+                         tau_columns)
+
     dev = pick_device(device)
     amp = precision_context(cfg.precision, dev)
     workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))
@@ -121,25 +120,7 @@ def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str 
     flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
     eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
 
-    state = _fresh_state(cfg)
-    ckpt = run.load_checkpoint()
-    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
-        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
-        ckpt = None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        method.load_state_dict(ckpt["method"])
-        _restore_rng(ckpt)
-        state = ckpt["state"]
-        state["footprint"] = Footprint.from_dict(state["footprint"])
-        run.write_history(state["history"])
-    lost = lost_since(run.dir, state["epoch"])
-    if lost is not None and not lost.is_empty:
-        state["footprint"] = state["footprint"] + lost
-        before = state.get("lost_partial_epochs")
-        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
+    state, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
     prior = state["footprint"]
     meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
     bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
@@ -178,24 +159,14 @@ def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str 
             state["eval_samples"] += eval_samples_per_epoch
             flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
                                    train_per_sample=flops_per_sample)
-            taus = method.taus
             row = {"epoch": epoch + 1, "train_loss": sum(losses) / max(seen, 1),
                    **{f"loss_{k}": v / max(seen, 1) for k, v in term_sums.items()},
                    "val_acc": val_map, "test_acc": test_map, "lr": optimizer.param_groups[0]["lr"],
-                   "tau_mean": float(np.mean(taus)) if taus else float("nan"),
-                   "tau_min": float(np.min(taus)) if taus else float("nan"),
-                   "tau_max": float(np.max(taus)) if taus else float("nan"),
-                   "tau_distinct": len(set(np.round(taus, 6))) if taus else 0,
+                   **tau_columns(method.taus),
                    "wall_s": footprint.duration_s, "energy_kwh": footprint.energy_kwh, "co2_g": footprint.co2_g,
                    "flops": flops}
-            state["history"].append(row)
-            if val_map > state["best_val_acc"]:
-                state.update(best_val_acc=val_map, best_epoch=epoch + 1, test_at_best_val=test_map)
-                run.save_weights(model.state_dict(), "best")
-            state.update(epoch=epoch + 1, footprint=footprint)
-            run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch + 1)
+            checkpoint_epoch(run, state, row, footprint, model, optimizer, scheduler, method)
             tally.checkpointed(epoch + 1, reading)
-            run.write_history(state["history"])
             bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val mAP {val_map:.1f}", refresh=False)
     finally:
         meter.stop()

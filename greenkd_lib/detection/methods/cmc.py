@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ...distill.methods import DistillationMethod, Setup
+from ...distill.methods.cmc import ContrastiveKD
 from ...distill.methods.contrast import ContrastMemory, Embedding, nce_loss
 from ..models import forward_parts, pooled_dim, pooled_features
 from . import register_detection
@@ -22,19 +23,14 @@ __all__ = ["DetectionContrastiveKD"]
 
 
 @register_detection
-class DetectionContrastiveKD(DistillationMethod):
-    """``ce_weight * SSD loss + kd_weight * tau^2 KL (anchors) + crd_weight * (NCE_s + NCE_t)``."""
+class DetectionContrastiveKD(ContrastiveKD):
+    """``ce_weight * SSD loss + kd_weight * tau^2 KL (anchors) + crd_weight * (NCE_s + NCE_t)``.
 
-    name = "cmc"
-    paper_name = "CMC"
-    needs_teacher = True
-    uses_temperature = True
-    needs_indices = True
-    defaults = {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07, "nce_m": 0.5,
-                "ce_weight": 1.0, "kd_weight": 1.0, "crd_weight": 0.8}
+    Parameters, trainable heads and checkpointed state (heads, memory, RNG) are the classification
+    method's; the features are the detectors' pooled feature maps."""
 
     def __init__(self, cfg, setup: Setup) -> None:
-        super().__init__(cfg, setup)
+        DistillationMethod.__init__(self, cfg, setup)  # the parent's hooks a classifier's penultimate layer
         p = self.params
         if p["nce_k"] > setup.train_size - 1:
             raise ValueError(f"cmc draws nce_k={p['nce_k']} negatives per image from the other training images, "
@@ -46,9 +42,6 @@ class DetectionContrastiveKD(DistillationMethod):
                                    ).to(self.device)
         self.memory = ContrastMemory(p["feat_dim"], setup.train_size, p["nce_k"], p["nce_t"], p["nce_m"],
                                      self.generator).to(self.device)
-
-    def trainable(self) -> list[nn.Parameter]:
-        return list(self.heads.parameters())
 
     def loss_terms(self, x: torch.Tensor, y: list[dict], index: torch.Tensor | None) -> dict[str, torch.Tensor]:
         if index is None:
@@ -73,14 +66,4 @@ class DetectionContrastiveKD(DistillationMethod):
         p = self.params
         heads = 2 * p["feat_dim"] * (self.dims["student"] + self.dims["teacher"])
         contrast = 2 * (2 * (1 + p["nce_k"]) * p["feat_dim"]) * 2
-        return super().train_flops_per_sample(student_forward, teacher_forward) + 3 * heads + contrast
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "heads": self.heads.state_dict(), "memory": self.memory.state_dict(),
-                "generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.heads.load_state_dict(state["heads"])
-        self.memory.load_state_dict(state["memory"])
-        self.generator.set_state(state["generator"])
+        return DistillationMethod.train_flops_per_sample(self, student_forward, teacher_forward) + 3 * heads + contrast

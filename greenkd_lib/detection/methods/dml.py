@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ...distill.kd import sum_terms
 from ...distill.methods import DistillationMethod, Setup
+from ...distill.methods.dml import MutualLearning
 from .. import archs
 from ..models import detector_flops
 from . import register_detection
@@ -23,16 +23,13 @@ __all__ = ["DetectionMutualLearning"]
 
 
 @register_detection
-class DetectionMutualLearning(DistillationMethod):
-    """Own SSD loss + tau^2 KL towards the other, for the student and (its own optimizer) for the peer."""
+class DetectionMutualLearning(MutualLearning):
+    """Own SSD loss + tau^2 KL towards the other, for the student and (its own optimizer) for the peer.
 
-    name = "dml"
-    paper_name = "DML"
-    uses_temperature = True
-    defaults = {"peer": "resnet18", "kl_weight": 1.0}
+    The peer's checkpointed state, its FLOPs and its train mode are the classification method's."""
 
     def __init__(self, cfg, setup: Setup) -> None:
-        super().__init__(cfg, setup)
+        DistillationMethod.__init__(self, cfg, setup)  # the parent's would build a classifier as the peer
         if archs.canonical_name(self.params["peer"]) not in archs.DETECTORS:
             raise ValueError(f"a detection DML run needs a detector as its peer, got {self.params['peer']!r}; "
                              f"choose one of {', '.join(archs.DETECTORS)} (Lab.detection() passes the teacher's)")
@@ -40,10 +37,6 @@ class DetectionMutualLearning(DistillationMethod):
                                 setup.std).to(self.device)
         self.peer_forward = detector_flops(self.peer, setup.image_size)
         self.peer_optimizer, self.peer_scheduler = setup.make_optimizer(self.peer.parameters())
-
-    def new_epoch(self) -> None:
-        super().new_epoch()
-        self.peer.train()
 
     def train_step(self, x: torch.Tensor, y: list[dict], index: torch.Tensor | None,
                    optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -54,25 +47,4 @@ class DetectionMutualLearning(DistillationMethod):
         terms["kl"] = w * anchor_kd_term(self, mine, matched, peer.cls_logits.detach(), tau)
         terms.update({f"peer_{k}": v for k, v in peer_terms.items()})
         terms["peer_kl"] = w * anchor_kd_term(self, peer, peer_matched, mine.cls_logits.detach(), tau)
-        optimizer.zero_grad(set_to_none=True)
-        self.peer_optimizer.zero_grad(set_to_none=True)
-        sum_terms(terms).backward()  # the targets are detached: each network gets only its own terms' gradient
-        optimizer.step()
-        self.peer_optimizer.step()
-        self.peer_scheduler.step()
-        return terms
-
-    def train_flops_per_sample(self, student_forward: int, teacher_forward: int) -> int:
-        from ...carbon.flops import BACKWARD_FACTOR
-
-        return (1 + BACKWARD_FACTOR) * (student_forward + self.peer_forward)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "peer": self.peer.state_dict(),
-                "peer_optimizer": self.peer_optimizer.state_dict(), "peer_scheduler": self.peer_scheduler.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.peer.load_state_dict(state["peer"])
-        self.peer_optimizer.load_state_dict(state["peer_optimizer"])
-        self.peer_scheduler.load_state_dict(state["peer_scheduler"])
+        return self.step_both(terms, optimizer)

@@ -66,6 +66,10 @@ class MutualLearning(DistillationMethod):
             "peer_ce": F.cross_entropy(peer_logits, y),
             "peer_kl": w * soft_kl(peer_logits, logits, tau, reduction),
         }
+        return self.step_both(terms, optimizer)
+
+    def step_both(self, terms: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+        """One optimisation step of the student and of the peer on the sum of ``terms``; returns them."""
         optimizer.zero_grad(set_to_none=True)
         self.peer_optimizer.zero_grad(set_to_none=True)
         sum_terms(terms).backward()  # the targets are detached: each network gets only its own terms' gradient
