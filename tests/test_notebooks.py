@@ -145,7 +145,7 @@ def test_table4_rows_are_written_in_the_papers_columns(smoke_batch):
         (loss, method) for loss in ("HKD", "CMC", "DML") for method in ("tuned", "ours")}
     assert (measured["gflops_millions"] > 0).all() and measured["score_mean"].between(0, 100).all()
     # DML trains two networks: one of its trainings costs more than one HKD training.
-    ours = measured[measured["method"] == "ours"].set_index("loss")
+    ours = measured[(measured["method"] == "ours") & (measured["task"] == "classification")].set_index("loss")
     assert ours.loc["DML", "gflops_millions"] > ours.loc["HKD", "gflops_millions"]
 
 
