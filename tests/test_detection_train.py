@@ -103,6 +103,23 @@ def test_a_teacher_trained_on_digit_scenes_finds_the_digits(tmp_path):
     lab = Lab("quick", output_root=tmp_path / "outputs", progress=False).detection()
     lab.profile = lab.profile.replace(epochs=3, milestones=(2,))
     trained = lab.teacher()["test_acc"].iloc[0]
-    lab.profile = lab.profile.replace(lr=0.0, epochs=1, milestones=())
+    lab.profile = lab.profile.replace(lr=0.0, epochs=1, milestones=(), max_batches=1)
     untrained = lab.teacher()["test_acc"].iloc[0]
     assert untrained < 1.0 and trained > 10.0, (trained, untrained)
+
+
+def test_a_voc_run_reads_the_papers_07_plus_12_and_says_what_is_missing(tmp_path):
+    from datagen import write_voc
+
+    from greenkd_lib.data import DatasetNotFoundError
+    from greenkd_lib.detection.train import data_for
+
+    lab = Lab("paper", output_root=tmp_path / "outputs", progress=False).detection()
+    cfg = lab.teacher_config()
+    assert cfg.dataset == "voc" and cfg.model == "ssd_vgg16" and cfg.image_size == 300
+    write_voc(tmp_path / "data", years=("2007",))
+    with pytest.raises(DatasetNotFoundError, match="VOC2012"):
+        data_for(cfg, tmp_path / "data")
+    write_voc(tmp_path / "data", years=("2007", "2012"))
+    bundle = data_for(cfg, tmp_path / "data")
+    assert len(bundle.train) + len(bundle.val) == 2 * 6 and len(bundle.test) == 4

@@ -34,15 +34,19 @@ from .metric import mean_average_precision
 from .methods import detection_method
 from .models import detector_flops
 
-__all__ = ["METRIC", "train_detector", "load_detector", "data_for"]
+__all__ = ["METRIC", "VOC_YEARS", "train_detector", "load_detector", "data_for"]
 
 METRIC = "mAP@0.5"
+
+
+# VOC runs train on the paper's VOC07+12 trainval (PAPER.md); test is VOC2007 test.
+VOC_YEARS = ("2007", "2012")
 
 
 def data_for(cfg: RunConfig, root: str | Path | None = None) -> DetectionBundle:
     """The detection bundle a run of ``cfg`` trains and is evaluated on (split seed fixed at 0)."""
     return load_detection(cfg.dataset, paths.data_root(root), image_size=cfg.image_size, subset=cfg.subset,
-                          seed=0, val_fraction=cfg.val_fraction)
+                          seed=0, val_fraction=cfg.val_fraction, years=VOC_YEARS)
 
 
 def load_detector(cfg: RunConfig, store: RunStore, weights: str = "best",
