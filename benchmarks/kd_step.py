@@ -6,7 +6,7 @@ Cases, each timed on the same random batch (batch 32, median of 3 blocks of 15 s
 image size 16 (the old quick profile) and 12 (today's), default memory layout against
 channels_last, the eager teacher against the frozen one (models.frozen_for_inference), and
 one training on both cores against two single-threaded trainings side by side (what
-``Lab(workers=2)`` does). Measured, not asserted: nothing here runs in ``make test``.
+``Lab(executor="processes", workers=2)`` does). Measured, not asserted: nothing here runs in ``make test``.
 """
 
 from __future__ import annotations

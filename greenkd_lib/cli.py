@@ -66,8 +66,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     try:
         return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
-                         data_root=args.data_root)
-    except ValueError as err:  # a bad argument, found before any notebook runs (their failures are caught)
+                         data_root=args.data_root, executor=args.executor, ray_address=args.ray_address)
+    except (ValueError, ImportError) as err:  # a bad argument or no Ray, found before any notebook runs
         print(f"greenkd reproduce: error: {err}", file=sys.stderr)
         return 2
 
@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "one of the machine's training slots each, and notebooks that time inference run alone)")
     rep.add_argument("--output", default=None, help="output root (default: the project's outputs/)")
     rep.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
+    rep.add_argument("--executor", default=None, choices=("serial", "processes", "ray"),
+                     help="how each notebook trains its grids' runs (default: processes on a CPU with 2 or more "
+                          "cores or several GPUs, else serial); ray: a local Ray shared by the notebooks, or "
+                          "--ray-address's cluster")
+    rep.add_argument("--ray-address", default=None,
+                     help="with --executor ray: the cluster to join, e.g. auto or ray://head:10001")
     rep.set_defaults(func=_reproduce)
     return parser
 

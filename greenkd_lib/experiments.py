@@ -22,7 +22,7 @@ from .carbon import PAPER_CARBON_INTENSITY, to_gflops_millions
 from .config import CarbonSettings, RunConfig, method_config, teacher_config
 from .distill import FixedTemperature, StochasticTemperature, policy_from_config
 from .distill.methods import get_method
-from .parallel import check_workers, default_workers, train_all
+from .executors import Executor, GridReport, make_executor
 from .profiles import Profile, checked, get_profile
 from .runs import RunStore
 from .train import get_or_run, load_model
@@ -38,14 +38,19 @@ class Lab:
     ``dataset=None`` takes the profile's data set, or (paper profile) ``paper_dataset``, the one
     the figure uses in the paper. Without ``country`` or ``carbon_intensity`` CO2 is charged at
     the paper's implied 294.21 g/kWh, so that our grams compare with the paper's.
+
+    ``executor`` trains the runs of one call (``greenkd_lib.executors``): "serial", "processes"
+    (``workers`` local processes), "ray" (a local Ray, or the cluster at ``ray_address``), or None:
+    processes where this machine trains runs side by side (a CPU with 2+ cores, several GPUs), else
+    serial. Every executor gives a run the same numbers.
     """
 
     def __init__(self, profile: str | Profile = "quick", *, dataset: str | None = None,
                  paper_dataset: str = "cifar100", data_root: str | Path | None = None,
                  output_root: str | Path | None = None, runs_root: str | Path | None = None,
                  device: str | None = None, country: str | None = None, carbon_intensity: float | None = None,
-                 seeds: Iterable[int] | None = None, progress: bool = True, workers: int | None = None,
-                 **overrides: Any) -> None:
+                 seeds: Iterable[int] | None = None, progress: bool = True, executor: str | Executor | None = None,
+                 workers: int | None = None, ray_address: str | None = None, **overrides: Any) -> None:
         # Every argument is checked here, before any run directory exists (the store makes them lazily).
         self.profile = get_profile(profile, seeds=seeds, **overrides)  # seeds=None: the profile's
         self.dataset = dataset or self.profile.dataset_for(paper_dataset)
@@ -66,11 +71,12 @@ class Lab:
         self.store = RunStore(runs_root if runs_root is not None else paths.runs_root(output_root))
         self.device = device
         self.progress = progress
-        # Independent runs of one call (a tau grid, several seeds) train this many at a time.
-        self.workers = default_workers(device) if workers is None else check_workers(workers)
+        # How the independent runs of one call (a tau grid, several seeds) are trained (executors/).
+        self.executor = make_executor(executor, workers=workers, ray_address=ray_address, device=device)
 
     def __repr__(self) -> str:
-        return f"Lab(profile={self.profile.name!r}, dataset={self.dataset!r}, seeds={self.profile.seeds})"
+        return (f"Lab(profile={self.profile.name!r}, dataset={self.dataset!r}, seeds={self.profile.seeds}, "
+                f"executor={self.executor.name!r})")
 
     @property
     def title(self) -> str:
@@ -153,10 +159,15 @@ class Lab:
         return get_or_run(cfg, store=self.store, data_root=self.data_root, device=self.device,
                           progress=self.progress, num_workers=self.profile.num_workers)
 
-    def run_all(self, configs: Iterable[RunConfig]) -> int:
-        """Train the runs of ``configs`` that the store lacks, ``workers`` at a time; how many were trained."""
-        return train_all(configs, self.store, workers=self.workers, data_root=self.data_root, device=self.device,
-                         progress=self.progress)
+    def run_all(self, configs: Iterable[RunConfig]) -> GridReport:
+        """Train the runs of ``configs`` that the store lacks with this lab's executor, teachers first.
+
+        Raises :class:`~greenkd_lib.executors.GridError` naming each failed run and why, once the
+        others have finished (they are stored: calling again trains only the failed ones)."""
+        report = self.executor.run(configs, self.store, data_root=self.data_root, device=self.device,
+                                   progress=self.progress)
+        report.raise_failures()
+        return report
 
     def _rows(self, configs: Iterable[tuple[RunConfig, dict[str, Any]]]) -> pd.DataFrame:
         configs = list(configs)

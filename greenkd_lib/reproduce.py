@@ -14,10 +14,11 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .paths import notebooks_dir, outputs_root
 from .profiles import get_profile
@@ -265,13 +266,19 @@ def _print_table(results: list[NotebookResult]) -> None:
 def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None = None,
               output_root: str | Path | None = None, data_root: str | Path | None = None,
               extra_parameters: dict | None = None, kernel_name: str = "python3",
-              directory: str | Path | None = None) -> int:
+              directory: str | Path | None = None, executor: str | None = None,
+              ray_address: str | None = None) -> int:
     """Execute the notebooks, export them to HTML, build ``outputs/<profile>/index.html``.
 
     Returns 0 when every notebook ran, 1 when any failed (the others still run; each failed
     notebook's executed copy keeps its error). ``directory`` defaults to ``notebooks/``.
+    ``executor``: how the notebooks train their runs (their ``executor`` parameter); with "ray" they
+    join ``ray_address``'s cluster, else ``$RAY_ADDRESS``'s, else one local Ray started here.
     """
     get_profile(profile)  # an unknown profile fails here, with the list of known ones
+    from .executors import make_executor
+
+    make_executor(executor, ray_address=ray_address)  # a bad choice fails here, before any notebook
     jobs = default_jobs() if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1 (notebooks executed at once), got {jobs!r}")
@@ -291,6 +298,42 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
         offered["output_root"] = str(out_abs)
     if data_root is not None:
         offered["data_root"] = str(Path(data_root).expanduser().resolve())
+    if executor is not None:
+        offered["executor"] = executor
+    with _ray_for_kernels(executor, ray_address):
+        return _reproduce(profile, paths, offered, extra_parameters, jobs, kernel_name, kernel_args, out_abs, nb_dir,
+                          only)
+
+
+@contextmanager
+def _ray_for_kernels(executor: str | None, ray_address: str | None) -> Iterator[None]:
+    """With the ray executor, the kernels join one Ray through ``RAY_ADDRESS`` (which ``ray.init``
+    reads): ``ray_address``'s cluster, or a local Ray started here for the whole batch (one Ray per
+    kernel would each claim every core)."""
+    if executor != "ray":
+        yield
+        return
+    from .executors import RayExecutor
+
+    previous = os.environ.get("RAY_ADDRESS")
+    ray = None
+    if ray_address is None and previous is None:
+        ray = RayExecutor().connect()
+        ray_address = ray.get_runtime_context().gcs_address
+    os.environ["RAY_ADDRESS"] = ray_address or previous
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = previous
+        if ray is not None:
+            ray.shutdown()
+
+
+def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_parameters: dict | None, jobs: int,
+               kernel_name: str, kernel_args: list[str], out_abs: Path, nb_dir: Path, only: str | None) -> int:
     plan = _plan(paths, offered, dict(extra_parameters or {}))
     if profile == "smoke":  # its timings check the pipeline, not the machine: nothing needs a quiet one
         plan = [replace(job, alone=None) for job in plan]
@@ -316,6 +359,7 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
         "output_root": str(out_abs),
         "only": only,
         "jobs": jobs,
+        "executor": offered.get("executor"),
         "kernel": kernel_name,
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -5,7 +5,10 @@ for trainings at the same time. Each training first takes a slot, so the cores a
 oversubscribed, while the notebooks' other work (kernels starting, plots, runs read back) fills the
 gaps between trainings. The slots are lock files in a per-user folder of the temporary directory:
 they hold across processes and run stores on one machine, not across machines, and a killed
-process's slot frees itself (the operating system drops its lock).
+process's slot frees itself (the operating system drops its lock). On a machine with several GPUs
+there is one slot per GPU and a training takes the GPU of its slot (:func:`slot_device`); a
+process that sees only some GPUs (``CUDA_VISIBLE_DEVICES``, as Ray sets it per task) has slots of
+its own for those.
 
 A training computes with the same number of threads whichever process runs it: on a CPU, oneDNN's
 results depend on the thread count (one ResNet18 epoch ended 26 points apart with 1 and 2 threads),
@@ -25,7 +28,7 @@ from typing import Iterator
 import torch
 from filelock import FileLock, Timeout
 
-__all__ = ["SLOTS_ENV", "slot_count", "training_threads", "training_slot", "holders"]
+__all__ = ["SLOTS_ENV", "slot_count", "training_threads", "training_slot", "slot_device", "holders"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +37,10 @@ _POLL_S = 0.5
 
 
 def slot_count(device: str | torch.device | None = None) -> int:
-    """Trainings at once on this machine: ``$GREENKD_TRAINING_SLOTS``, else 1 per GPU machine and, on
-    a CPU, 2 where there are at least 2 cores (two single-threaded trainings side by side do more
+    """Trainings at once on this machine: ``$GREENKD_TRAINING_SLOTS``, else one per GPU and, on a
+    CPU, 2 where there are at least 2 cores (two single-threaded trainings side by side do more
     work than one on both cores: benchmarks/kd_step.py), else 1."""
-    from .parallel import default_workers
+    from .executors import default_workers
 
     text = os.environ.get(SLOTS_ENV)
     if text is None:
@@ -57,8 +60,21 @@ def training_threads(device: str | torch.device | None = None) -> int:
     return max(1, (os.cpu_count() or 1) // slot_count(device))
 
 
+def slot_device(device: str | torch.device | None, slot: int) -> str | torch.device | None:
+    """The device a training in ``slot`` computes on: GPU number ``slot`` where ``device`` names no
+    particular one of several GPUs, else ``device`` itself."""
+    from .devices import pick_device
+
+    dev = pick_device(device)
+    if dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
+        return torch.device("cuda", slot % torch.cuda.device_count())
+    return device
+
+
 def _folder(kind: str) -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else "user"
+    if kind == "cuda":  # the GPUs this process sees: other processes may see other ones
+        kind = "cuda-" + "".join(c if c.isalnum() else "_" for c in os.environ.get("CUDA_VISIBLE_DEVICES", "all"))
     folder = Path(tempfile.gettempdir()) / f"greenkd-slots-{uid}" / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder

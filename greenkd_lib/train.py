@@ -32,7 +32,7 @@ from .inputs import Inputs, num_workers_for, precision_context
 from .profiles import checked
 from .recovery import best_weights_usable, check_train_result, verify_trained_run
 from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
-from .slots import training_slot
+from .slots import slot_device, training_slot
 
 __all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_everything", "optimizer_factory",
            "train_epoch", "progress_bar", "short_label", "SYNTHETIC_ARTIFACT", "resume_state", "tau_columns",
@@ -117,9 +117,9 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
 
     def train_fn(run: Run) -> Mapping[str, Any]:
         # One of the machine's training slots, at the machine's per-training thread count (slots.py).
-        with training_slot(device, what=cfg.label):
-            return train(cfg, run, store=store, data_root=data_root, device=device, progress=progress,
-                         num_workers=num_workers)
+        with training_slot(device, what=cfg.label) as slot:
+            return train(cfg, run, store=store, data_root=data_root, device=slot_device(device, slot),
+                         progress=progress, num_workers=num_workers)
 
     return store.get_or_run(cfg.to_dict(), train_fn, verify=verify_trained_run, timeout=lock_timeout)
 

@@ -412,7 +412,7 @@ def _measure_beside(sibling_pid: int, queue) -> None:
 
 
 def test_declared_sibling_workers_are_not_a_disturbance():
-    """parallel.py's workers declare each other: their load is sibling_load, not other_load."""
+    """executors/processes.py's workers declare each other: their load is sibling_load, not other_load."""
     ctx = multiprocessing.get_context("spawn")
     started, queue = ctx.Event(), ctx.Queue()
     # Two processes side by side, as two workers of a pool are (siblings, not parent and child).

@@ -20,7 +20,7 @@ EXPECTED = ["00_story", "01_fig1_", "02_fig2_", "03_fig3_", "04_table1_", "05_ta
             "07_table4_", "08_table5_", "09_fig4_", "10_table6_", "11_table7_", "12_table8_",
             "13_ablation_why_random_tau"]
 COMMON_PARAMETERS = {"profile", "dataset", "seeds", "device", "data_root", "output_root", "country",
-                     "carbon_intensity"}
+                     "carbon_intensity", "executor"}
 
 NOTEBOOKS = notebooks()
 

@@ -144,6 +144,10 @@ def test_bad_arguments_fail_before_anything_runs(nb_dir: Path, tmp_path: Path) -
         reproduce(profile="smoke", kernel_name="nope", **kw)
     with pytest.raises(ValueError, match="'tua' are declared by none.*knob"):
         reproduce(profile="smoke", extra_parameters={"tua": 3}, **kw)
+    with pytest.raises(ValueError, match="unknown executor 'threads'"):
+        reproduce(profile="smoke", executor="threads", **kw)
+    with pytest.raises(ValueError, match="is for executor='ray'"):
+        reproduce(profile="smoke", executor="processes", ray_address="auto", **kw)
     assert not (tmp_path / "out").exists()
 
 

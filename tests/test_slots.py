@@ -90,3 +90,12 @@ def test_while_training_the_other_slot_holders_are_the_meters_siblings(slot_dir,
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_cpu_training_keeps_its_device_and_gpu_slots_are_per_visible_set(monkeypatch):
+    assert slots.slot_device("cpu", 1) == "cpu"
+    assert slots.slot_device(None, 0) is None or not torch.cuda.is_available()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
+    two = slots._folder("cuda")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert slots._folder("cuda") != two and two.name == "cuda-2"  # two Ray tasks on two GPUs do not wait for each other

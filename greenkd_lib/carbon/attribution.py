@@ -20,7 +20,7 @@ _SIBLINGS: Callable[[], list[psutil.Process]] | None = None
 
 def set_sibling_processes(
         siblings: Callable[[], list[psutil.Process]] | None) -> Callable[[], list[psutil.Process]] | None:
-    """Declare this process's sibling trainings (``parallel.py`` does in each worker, ``slots.py``
+    """Declare this process's sibling trainings (``executors/processes.py`` does in each worker, ``slots.py``
     while a training holds a slot); returns the previous declaration, to restore it.
 
     Their CPU time is reported as ``sibling_load`` instead of ``other_load``: work that greenkd itself
