@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenkd-installed
 PROFILE ?= quick
+# Test processes: a module's tests stay together (its fixtures run once); 2 measured 1.5x faster here.
+TEST_WORKERS ?= 2
 
 .PHONY: setup test reproduce lab clean-outputs
 
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 reproduce: $(STAMP)
 	$(BIN)/greenkd reproduce --profile $(PROFILE)

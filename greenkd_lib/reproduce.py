@@ -159,7 +159,8 @@ def _execute(plan: list[_Job], jobs: int, run_one) -> list[NotebookResult]:
         done = {job.index: run_one(job) for job in shared}
     else:
         # Threads suffice: each notebook runs in its own kernel process.
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
+        with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+                ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
             futures = {job.index: pool.submit(run_one, job) for job in shared}
             try:
                 done = {index: f.result() for index, f in futures.items()}
@@ -168,6 +169,28 @@ def _execute(plan: list[_Job], jobs: int, run_one) -> list[NotebookResult]:
                 raise
     done.update({job.index: run_one(job) for job in alone})
     return [done[job.index] for job in plan]
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _kernel_threads(threads: int) -> Iterator[None]:
+    """Kernels started meanwhile compute on ``threads`` threads (they read the variables at start).
+
+    Notebooks side by side that each used every core would oversubscribe them: a kernel's own work
+    (gradients, Grad-CAM, compiling, predictions) then spin-waits, measured 10x slower at a load of
+    3. Trainings are unaffected: each sets its slot's thread count (slots.py)."""
+    previous = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], progress: _Progress) -> NotebookResult:

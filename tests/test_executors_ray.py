@@ -64,7 +64,7 @@ def test_a_failed_teacher_blocks_only_its_students_and_a_rerun_completes(tmp_pat
 
 
 def test_a_killed_ray_worker_loses_no_finished_run_and_the_rerun_completes_the_grid(tmp_path, local_cluster):
-    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=3, max_batches=6)
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=2, max_batches=6)
     lab.run(lab.teacher_config())
     configs = _grid(lab)
     executor = RayExecutor(retries=0)  # the kill shows as a failure here (the default retries it at once)
@@ -78,7 +78,7 @@ def test_a_killed_ray_worker_loses_no_finished_run_and_the_rerun_completes_the_g
 
 
 def test_a_killed_worker_is_retried_by_ray_by_default(tmp_path, local_cluster):
-    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=3, max_batches=6)
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=2, max_batches=6)
     lab.run(lab.teacher_config())
     configs = _grid(lab)
     report, killed = kill_during(RayExecutor(), lab, configs)

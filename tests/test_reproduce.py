@@ -192,12 +192,14 @@ def test_notebooks_run_jobs_at_a_time_and_those_that_time_things_run_last_and_al
     assert _runs_alone(timed) == "it times latency"
     assert _runs_alone(tmp_path / "missing.ipynb") is None
     plan = [_Job(i, tmp_path / f"{i:02d}.ipynb", {}, None, "times" if i in (2, 5) else None) for i in range(1, 7)]
-    lock, running, log = threading.Lock(), set(), []
+    lock, running, log, threads = threading.Lock(), set(), [], {}
+    before = os.environ.get("OMP_NUM_THREADS")
 
     def run_one(job):
         with lock:
             running.add(job.index)
             log.append((job.index, frozenset(running)))
+            threads[job.index] = os.environ.get("OMP_NUM_THREADS")
         time.sleep(0.2)
         with lock:
             running.discard(job.index)
@@ -209,3 +211,6 @@ def test_notebooks_run_jobs_at_a_time_and_those_that_time_things_run_last_and_al
     beside = dict(log)
     assert beside[2] == {2} and beside[5] == {5}  # alone
     assert max(len(seen) for seen in beside.values()) == 2  # the others two at a time
+    # Kernels side by side share the cores; the ones alone get the caller's setting back.
+    assert threads[1] == str(max(1, (os.cpu_count() or 1) // 2)) and threads[2] == before
+    assert os.environ.get("OMP_NUM_THREADS") == before
