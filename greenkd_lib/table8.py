@@ -9,7 +9,9 @@ them for one seed; :func:`with_latency` times each model on this CPU; the column
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -18,6 +20,7 @@ import torch
 from .config import RunConfig
 from .experiments import Lab
 from .models import canonical_name
+from .runs.atomic import atomic_write_json
 from .quantize import QuantizeSettings, converted_model, export_float, int8_backend, latency_ms, quantize
 
 __all__ = ["TABLE8_COLUMNS", "ROWS", "rows", "with_latency", "claim_check", "LATENCY_BATCHES", "default_latency_batches",
@@ -108,29 +111,76 @@ def with_latency(table: pd.DataFrame, lab: Lab, repeats: int = 30,
     """``table`` with the CPU latency of every model (median of ``repeats`` timed passes after warm-up;
     ``latency_ms`` for the first of ``batches``, ``latency_ms_batch<b>`` for the others), each lowered by
     torch.compile as it would be deployed (the int8 ones to int8 kernels); and a note of how it was
-    measured. Without an int8 backend the int8 rows' latency is NaN and the note gives the reason."""
+    measured. Without an int8 backend the int8 rows' latency is NaN and the note gives the reason.
+
+    A model's latencies are kept in the run store (``latency/<key>.json``), keyed by the model's run,
+    the batch sizes, repeats, thread count, torch version and this machine's processor: a re-run on
+    the same machine reads them back instead of compiling and timing again (the note says when they
+    were measured)."""
     available, how = int8_backend()
     out = table.copy()
     size = lab.data().image_size
     timed = {b: [] for b in batches}
+    measured_at = []
     for _, row in out.iterrows():
-        if row["precision"] == "int8" and not available:
-            model = None
-        elif row["precision"] == "int8":
-            model = converted_model(lab.store, row["model_run"], lab.data_root)
-        else:
-            model = lab.model(row["float_run"])
+        cache = _latency_cache(lab, row, size, batches, repeats)
+        known = _read_latency(cache)
+        if known is None:
+            if row["precision"] == "int8" and not available:
+                model = None
+            elif row["precision"] == "int8":
+                model = converted_model(lab.store, row["model_run"], lab.data_root)
+            else:
+                model = lab.model(row["float_run"])
+            known = {"ms": {str(b): math.nan if model is None else latency_ms(model, size, b, repeats=repeats,
+                                                                             key=row["model_run"])
+                            for b in batches},
+                     "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if model is not None:
+                atomic_write_json(cache, known)
+        measured_at.append(known["measured_at"])
         for b in batches:
-            timed[b].append(math.nan if model is None else latency_ms(model, size, b, repeats=repeats,
-                                                                       key=row["model_run"]))
+            timed[b].append(known["ms"][str(b)])
     out["latency_ms"] = timed[batches[0]]
     for b in batches[1:]:
         out[f"latency_ms_batch{b}"] = timed[b]
+    when = min(measured_at) if measured_at else "now"
     note = (f"CPU latency per forward pass, median of {repeats} timed passes after warm-up, batch "
             f"{' and '.join(map(str, batches))} (latency_ms: batch {batches[0]}), {torch.get_num_threads()} "
-            f"thread(s), every model lowered by torch.compile; int8: {how}"
-            + ("" if available else "; int8 latency unavailable"))
+            f"thread(s), every model lowered by torch.compile, on {_processor()}, measured from {when} "
+            f"(UTC); int8: {how}" + ("" if available else "; int8 latency unavailable"))
     return out, note
+
+
+def _processor() -> str:
+    """This machine's processor model (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _latency_cache(lab: Lab, row: pd.Series, size: int, batches: tuple[int, ...], repeats: int):
+    from .runs.hashing import config_hash
+
+    key = config_hash({"model_run": row["model_run"], "precision": row["precision"], "image_size": int(size),
+                       "batches": [int(b) for b in batches], "repeats": int(repeats),
+                       "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu": _processor()})
+    return lab.store.root / "latency" / f"{key}.json"
+
+
+def _read_latency(path) -> dict[str, Any] | None:
+    """A stored measurement, or None when there is none or it is unreadable (then it is measured again)."""
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+        return known if isinstance(known.get("ms"), dict) and "measured_at" in known else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def claim_check(table: pd.DataFrame) -> pd.DataFrame:

@@ -69,3 +69,26 @@ def test_the_figure_hatches_int8_and_marks_missing_latency():
     plt.close(fig)
     with pytest.raises(IndexError):
         table8.headline(table.iloc[:2])  # rows missing: no sentence about them
+
+
+@pytest.mark.slow
+def test_latency_is_measured_once_per_machine_and_read_back(tmp_path, monkeypatch):
+    from greenkd_lib.experiments import Lab
+
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, executor="serial")
+    teacher = lab.teacher().iloc[0]
+    rows = pd.DataFrame({"method": ["teacher fp32"], "precision": ["fp32"], "model_run": [teacher["hash"]],
+                         "float_run": [teacher["hash"]]})
+    calls = []
+    monkeypatch.setattr(table8, "latency_ms", lambda model, size, b, repeats, key: calls.append(b) or 0.5 * b)
+    first, note = table8.with_latency(rows, lab, repeats=3, batches=(1, 4))
+    assert calls == [1, 4] and first["latency_ms"].tolist() == [0.5] and first["latency_ms_batch4"].tolist() == [2.0]
+    assert "measured from" in note and table8._processor() in note
+    again, _ = table8.with_latency(rows, lab, repeats=3, batches=(1, 4))
+    assert calls == [1, 4] and again.equals(first)  # read back: nothing compiled or timed
+    table8.with_latency(rows, lab, repeats=5, batches=(1, 4))
+    assert calls == [1, 4, 1, 4]  # another measurement asked for: timed again
+    for cached in (tmp_path / "runs" / "latency").glob("*.json"):
+        cached.write_text("{not json")
+    table8.with_latency(rows, lab, repeats=3, batches=(1, 4))
+    assert len(calls) == 6  # a damaged record is measured again, not trusted
