@@ -39,7 +39,10 @@ class ProcessExecutor(Executor):
             runnable = []
             for cfg in stage:
                 blocked = self._blocked(cfg, grid, report)
-                (report.failed.append(blocked) if blocked is not None else runnable.append(cfg))
+                if blocked is None:
+                    runnable.append(cfg)
+                else:
+                    report.failed.append(blocked)
             if workers == 1 or len(runnable) == 1:  # no worker to start: train here, with its own bar
                 from .serial import SerialExecutor
 

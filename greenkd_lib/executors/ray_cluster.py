@@ -89,7 +89,10 @@ class RayExecutor(Executor):
                 for ref in done:
                     cfg = pending.pop(ref)
                     failure = self._outcome(ray, ref, cfg, grid, report)
-                    (report.failed.append(failure) if failure is not None else report.trained.append(cfg.label))
+                    if failure is None:
+                        report.trained.append(cfg.label)
+                    else:
+                        report.failed.append(failure)
                     bar.update(1)
         except BaseException:  # Ctrl-C or a kernel interrupt: stop the tasks; their runs resume later
             for ref in pending:
