@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -171,18 +171,12 @@ def _execute(plan: list[_Job], jobs: int, run_one) -> list[NotebookResult]:
     return [done[job.index] for job in plan]
 
 
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 @contextmanager
-def _kernel_threads(threads: int) -> Iterator[None]:
-    """Kernels started meanwhile compute on ``threads`` threads (they read the variables at start).
-
-    Notebooks side by side that each used every core would oversubscribe them: a kernel's own work
-    (gradients, Grad-CAM, compiling, predictions) then spin-waits, measured 10x slower at a load of
-    3. Trainings are unaffected: each sets its slot's thread count (slots.py)."""
-    previous = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in this process's environment (which kernels started meanwhile inherit), the
+    previous values restored after."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -191,6 +185,15 @@ def _kernel_threads(threads: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _kernel_threads(threads: int) -> AbstractContextManager[None]:
+    """Kernels started meanwhile compute on ``threads`` threads (they read the variables at start).
+
+    Notebooks side by side that each used every core would oversubscribe them: a kernel's own work
+    (gradients, Grad-CAM, compiling, predictions) then spin-waits, measured 10x slower at a load of
+    3. Trainings are unaffected: each sets its slot's thread count (slots.py)."""
+    return _environment({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
 
 
 def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], progress: _Progress) -> NotebookResult:
@@ -336,23 +339,20 @@ def _ray_for_kernels(executor: str | None, ray_address: str | None) -> Iterator[
     if executor != "ray":
         yield
         return
-    from .executors import RayExecutor
+    from .executors import RayExecutor, ray_module
 
-    previous = os.environ.get("RAY_ADDRESS")
-    ray = None
-    if ray_address is None and previous is None:
+    started = None
+    if ray_address is None and not os.environ.get("RAY_ADDRESS"):
+        joined = ray_module().is_initialized()  # a Ray this process already runs is not ours to stop
         ray = RayExecutor().connect()
         ray_address = ray.get_runtime_context().gcs_address
-    os.environ["RAY_ADDRESS"] = ray_address or previous
+        started = None if joined else ray
     try:
-        yield
+        with _environment({"RAY_ADDRESS": ray_address or os.environ["RAY_ADDRESS"]}):
+            yield
     finally:
-        if previous is None:
-            os.environ.pop("RAY_ADDRESS", None)
-        else:
-            os.environ["RAY_ADDRESS"] = previous
-        if ray is not None:
-            ray.shutdown()
+        if started is not None:
+            started.shutdown()
 
 
 def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_parameters: dict | None, jobs: int,

@@ -4,6 +4,8 @@ loses no other, and a re-run completes the grid."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from greenkd_lib.executors import RayExecutor
@@ -83,3 +85,16 @@ def test_a_killed_worker_is_retried_by_ray_by_default(tmp_path, local_cluster):
     configs = _grid(lab)
     report, killed = kill_during(RayExecutor(), lab, configs)
     assert len(killed) == 1 and report.ok and len(report.trained) == 4, report
+
+
+def test_the_batch_gives_its_kernels_the_address_of_its_ray(local_cluster, monkeypatch):
+    from greenkd_lib.reproduce import _ray_for_kernels
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with _ray_for_kernels("ray", None):  # kernels started now join this process's Ray
+        assert os.environ["RAY_ADDRESS"] == ray.get_runtime_context().gcs_address
+    assert "RAY_ADDRESS" not in os.environ and ray.is_initialized()  # not ours to stop
+    with _ray_for_kernels("ray", "ray://head:10001"):
+        assert os.environ["RAY_ADDRESS"] == "ray://head:10001"
+    with _ray_for_kernels("processes", None):
+        assert "RAY_ADDRESS" not in os.environ
