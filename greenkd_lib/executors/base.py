@@ -119,10 +119,11 @@ class Grid:
 
 def missing_runs(configs: Iterable[RunConfig], store: RunStore) -> list[RunConfig]:
     """``configs`` without duplicates (same hash) and without the runs the store holds finished."""
-    runs: dict[str, RunConfig] = {}
+    runs: dict[str, tuple[Any, RunConfig]] = {}
     for cfg in configs:
-        runs.setdefault(store.run(cfg.to_dict()).hash, cfg)
-    return [cfg for h, cfg in runs.items() if store.run(cfg.to_dict()).result() is None]
+        run = store.run(cfg.to_dict())
+        runs.setdefault(run.hash, (run, cfg))
+    return [cfg for run, cfg in runs.values() if run.result() is None]
 
 
 def stages(missing: list[RunConfig], store: RunStore) -> list[list[RunConfig]]:
@@ -141,7 +142,6 @@ class Executor:
     worker processes, on Ray). ``run`` never raises for a failed training: the report lists it."""
 
     name: ClassVar[str]
-    description: ClassVar[str]
 
     def run(self, configs: Iterable[RunConfig], store: RunStore, *, data_root: str | Path | None = None,
             device: str | torch.device | None = None, progress: bool = True) -> GridReport:

@@ -28,7 +28,6 @@ class ProcessExecutor(Executor):
     """``workers`` local processes (None: one per GPU, or 2 on a CPU with at least 2 cores)."""
 
     name = "processes"
-    description = "local worker processes, one run per worker at a time"
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = None if workers is None else check_workers(workers)
@@ -73,7 +72,7 @@ class ProcessExecutor(Executor):
                     else:
                         report.trained.append(cfg.label)
                     bar.update(1)
-                if pool_broken(pool):  # every run it held failed above; the queue goes on in a new pool
+                if _pool_broken(pool):  # every run it held failed above; the queue goes on in a new pool
                     _terminate(pool)
                     pool = _pool(workers)
         except BaseException:  # Ctrl-C or a kernel interrupt: stop the workers; their runs resume later
@@ -83,7 +82,7 @@ class ProcessExecutor(Executor):
             bar.close()
 
 
-def pool_broken(pool: ProcessPoolExecutor) -> bool:
+def _pool_broken(pool: ProcessPoolExecutor) -> bool:
     return bool(getattr(pool, "_broken", False))
 
 

@@ -41,7 +41,6 @@ class RayExecutor(Executor):
     ``retries``: times Ray resubmits a run whose worker or node died (its checkpoint resumes it)."""
 
     name = "ray"
-    description = "Ray tasks, on a local Ray or a cluster"
 
     def __init__(self, address: str | None = None, retries: int = 1) -> None:
         if address is not None and (not isinstance(address, str) or not address.strip()):

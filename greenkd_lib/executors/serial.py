@@ -12,7 +12,6 @@ class SerialExecutor(Executor):
     """Trains each missing run here, in order; a failed run is reported and the next one starts."""
 
     name = "serial"
-    description = "one run after another in this process"
 
     def _train(self, ordered: list[list[RunConfig]], grid: Grid, report: GridReport) -> None:
         from ..train import get_or_run
