@@ -14,9 +14,10 @@ import pytest
 
 from greenkd_lib.executors import (EXECUTORS, GridError, ProcessExecutor, RayExecutor, SerialExecutor, check_workers,
                                    make_executor)
-from greenkd_lib.executors.base import missing_runs, stages
+from greenkd_lib.executors.base import Grid, missing_runs, stages
 from greenkd_lib.experiments import Lab
-from greenkd_lib.runs.locking import owner_path
+from greenkd_lib.runs.atomic import atomic_write_json
+from greenkd_lib.runs.locking import holding, owner_path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import datagen  # noqa: E402
@@ -91,6 +92,20 @@ def test_teachers_come_first_and_a_run_asked_for_twice_is_planned_once(tmp_path)
     ordered = stages(missing, lab.store)
     assert [len(stage) for stage in ordered] == [1, 4]
     assert ordered[0][0] == lab.teacher_config()
+
+
+def test_a_run_counts_as_running_while_its_lock_is_held_not_while_a_dead_owner_note_remains(tmp_path):
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
+    grid = Grid.of(lab.store, None, "cpu", False)
+    cfg = _grid(lab)[0]
+    run = lab.store.run(cfg.to_dict())
+    run.dir.mkdir(parents=True, exist_ok=True)
+    assert grid.running([cfg]) == []
+    with holding(run.lock(), "the test's run"):
+        assert grid.running([cfg]) == [cfg]
+    # What a SIGKILLed training leaves: its note, but no held lock (the system released it).
+    atomic_write_json(owner_path(run.lock_path), {"pid": 2**22 + 1, "host": "here", "since": "then"})
+    assert grid.running([cfg]) == []
 
 
 @pytest.mark.slow

@@ -113,8 +113,13 @@ class Grid:
         return self.store.run(cfg.to_dict()).hash
 
     def running(self, configs: Iterable[RunConfig]) -> list[RunConfig]:
-        """Those of ``configs`` some process is training now (their lock's owner note exists)."""
-        return [cfg for cfg in configs if owner_path(self.store.run(cfg.to_dict()).lock_path).exists()]
+        """Those of ``configs`` some process is training now: an owner note beside a lock that is held.
+
+        The note alone is not enough: a training killed (SIGKILL) leaves its note behind, while the
+        operating system releases its lock. The lock is probed only where a note exists.
+        """
+        runs = [(cfg, self.store.run(cfg.to_dict())) for cfg in configs]
+        return [cfg for cfg, run in runs if owner_path(run.lock_path).exists() and run.is_locked()]
 
 
 def missing_runs(configs: Iterable[RunConfig], store: RunStore) -> list[RunConfig]:
