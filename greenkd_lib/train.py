@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,16 +19,16 @@ import torch
 from . import data as data_mod
 from . import paths
 from . import models
-from .carbon import CarbonMeter, Footprint, to_gflops_millions, training_flops
+from .carbon import to_gflops_millions
 from .config import RunConfig
 from .devices import pick_device
-from .distill.kd import sum_terms
 from .distill.methods import DistillationMethod, Setup, get_method
-from .energy_tally import EnergyTally, lost_since
+from .epochs import (SYNC_EVERY, EpochLosses, MeteredEpochs, TrainingDivergedError, checkpoint_epoch, progress_bar,
+                     resume_state, short_label, tau_columns)
 from .evaluate import predict
 from .inputs import Inputs, num_workers_for, precision_context
 from .profiles import checked
-from .recovery import best_weights_usable, check_train_result, verify_trained_run
+from .recovery import check_train_result, verify_trained_run
 from .runs import CheckpointCorruptError, Run, RunIntegrityError, RunStore
 from .slots import slot_device, training_slot
 
@@ -39,15 +37,6 @@ __all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_e
            "checkpoint_epoch"]
 
 SYNTHETIC_ARTIFACT = "synthetic"  # a data-free run's last synthetic images: Run.load_artifact(SYNTHETIC_ARTIFACT)
-
-# How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
-# sync every batch would stall the queue.
-_SYNC_EVERY = 20
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global RNGs, as a run does before building its model."""
@@ -219,52 +208,23 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     eval_samples_per_epoch = len(bundle.test) if data_free else len(bundle.val) + len(bundle.test)
 
     state, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
-    prior = state["footprint"]  # what earlier parts of an interrupted run cost
-    meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
-    bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
-    meter.start()
-    tally = EnergyTally(run.dir, meter, state["epoch"],
-                        carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
-    try:
+    with MeteredEpochs(cfg, run, state, lost, steps_per_epoch=steps_per_epoch, progress=progress,
+                       student_flops=student_flops, flops_per_sample=flops_per_sample,
+                       eval_samples_per_epoch=eval_samples_per_epoch) as epochs:
         for epoch in range(state["epoch"], cfg.epochs):
             with amp():
-                loss_sum, terms, seen = train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev,
-                                                    steps_per_epoch, bar, tick=tally.tick)
-                taus = method.taus
+                totals = train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs, dev, steps_per_epoch,
+                                     epochs.bar, tick=epochs.tick)
                 test_acc = predict(model, inputs.eval("test", cfg.eval_batch_size), dev).accuracy
                 val_acc = test_acc if data_free else predict(model, inputs.eval("val", cfg.eval_batch_size),
                                                              dev).accuracy
-            reading = meter.read()
-            footprint = prior + reading
-            state["samples_seen"] += seen
-            state["eval_samples"] += eval_samples_per_epoch
-            # The evaluated model is the student: one forward per evaluated sample.
-            flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
-                                   train_per_sample=flops_per_sample)
-            if data_free:
-                flops += method.synthesis_flops  # generator and teacher passes of synthesis, cumulative
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / max(seen, 1),
-                **{f"loss_{name}": total / max(seen, 1) for name, total in terms.items()},
-                "val_acc": val_acc,
-                "test_acc": test_acc,
-                "lr": optimizer.param_groups[0]["lr"],
-                **tau_columns(taus),
-                "wall_s": footprint.duration_s,
-                "energy_kwh": footprint.energy_kwh,
-                "co2_g": footprint.co2_g,
-                "flops": flops,
-                **(method.epoch_log() if data_free else {}),  # gen_* and syn_* columns
-            }
-            checkpoint_epoch(run, state, row, footprint, model, optimizer, scheduler, method)
-            tally.checkpointed(epoch + 1, reading)
-            bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val {val_acc:.1f}%", refresh=False)
-    finally:
-        meter.stop()
-        bar.close()
-    run.save_weights(model.state_dict(), "final")
-    tally.remove()
+            row = epochs.end(epoch, totals, val=val_acc, test=test_acc, lr=optimizer.param_groups[0]["lr"],
+                             taus=method.taus, model=model, optimizer=optimizer, scheduler=scheduler, method=method,
+                             # a synthesizer's generator and teacher passes, and its gen_* and syn_* columns
+                             extra_flops=method.synthesis_flops if data_free else 0,
+                             extra_columns=method.epoch_log() if data_free else None)
+            epochs.bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val {val_acc:.1f}%", refresh=False)
+    epochs.finish(model)
     # The footprint is the one at the last checkpoint, so that a resumed run is the sum of its parts.
     result = _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
     if data_free:
@@ -274,102 +234,10 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     return result
 
 
-def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: DistillationMethod
-                 ) -> tuple[dict[str, Any], Footprint | None]:
-    """A run's training state at its last usable checkpoint, loaded into ``model``, ``optimizer``,
-    ``scheduler``, ``method`` and the global RNGs (a fresh state if none), and the footprint of work
-    a killed process did after that checkpoint (added to the state's footprint; None if none)."""
-    state = _fresh_state(cfg)
-    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
-    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
-        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
-        ckpt = None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        # Checkpoints from before methods were plug-ins hold the policy alone.
-        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
-        _restore_rng(ckpt)
-        state = ckpt["state"]
-        state["footprint"] = Footprint.from_dict(state["footprint"])
-        run.write_history(state["history"])  # the checkpoint's history is the one that counts
-
-    # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
-    lost = lost_since(run.dir, state["epoch"])
-    if lost is not None and not lost.is_empty:
-        state["footprint"] = state["footprint"] + lost
-        before = state.get("lost_partial_epochs")
-        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
-    return state, lost
-
-
-def checkpoint_epoch(run: Run, state: dict[str, Any], row: dict[str, Any], footprint: Footprint, model, optimizer,
-                     scheduler, method: DistillationMethod) -> None:
-    """End an epoch: add its history ``row``, keep the best-validation weights, checkpoint everything."""
-    epoch = row["epoch"]
-    state["history"].append(row)
-    if row["val_acc"] > state["best_val_acc"]:
-        state.update(best_val_acc=row["val_acc"], best_epoch=epoch, test_at_best_val=row["test_acc"])
-        run.save_weights(model.state_dict(), "best")
-    state.update(epoch=epoch, footprint=footprint)
-    run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch)
-    run.write_history(state["history"])
-
-
-def tau_columns(taus: list[float]) -> dict[str, float | int]:
-    """An epoch's history columns for the taus it drew (NaN and 0 for a method without tau)."""
-    return {"tau_mean": float(np.mean(taus)) if taus else float("nan"),
-            "tau_min": float(np.min(taus)) if taus else float("nan"),
-            "tau_max": float(np.max(taus)) if taus else float("nan"),
-            "tau_distinct": len(set(np.round(taus, 6))) if taus else 0}
-
-
 def _train_augment(bundle):
     """The training split's batch augmentation (data.augment.BatchAugment), or None (digits: none)."""
     form = getattr(bundle.train, "form", None)
     return getattr(form, "augment", None)
-
-
-def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
-    intensity = cfg.carbon.carbon_intensity
-    return {"epoch": 0, "history": [], "best_val_acc": -1.0, "best_epoch": 0, "test_at_best_val": float("nan"),
-            "samples_seen": 0, "eval_samples": 0, "footprint": Footprint.zero(intensity)}
-
-
-def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, state: dict[str, Any]) -> dict[str, Any]:
-    saved = dict(state)
-    saved["footprint"] = state["footprint"].to_dict()
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "method": method.state_dict(),  # its policy, heads, memory bank, peer network, RNG...
-        **_rng_states(),
-        "state": saved,
-    }
-
-
-def _rng_states() -> dict[str, Any]:
-    """The global RNGs' states as tensors and plain values, which ``torch.load(weights_only=True)`` takes."""
-    numpy_state = np.random.get_state(legacy=False)
-    version, internal, gauss = random.getstate()
-    return {
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": {**numpy_state, "state": {**numpy_state["state"],
-                                                "key": torch.from_numpy(numpy_state["state"]["key"].copy())}},
-        "python_rng": [version, list(internal), gauss],
-    }
-
-
-def _restore_rng(ckpt: Mapping[str, Any]) -> None:
-    """Set the global RNGs from :func:`_rng_states`."""
-    torch.set_rng_state(ckpt["torch_rng"])
-    numpy_state = ckpt["numpy_rng"]
-    np.random.set_state({**numpy_state, "state": {**numpy_state["state"],
-                                                   "key": numpy_state["state"]["key"].numpy()}})
-    version, internal, gauss = ckpt["python_rng"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler,
@@ -382,55 +250,21 @@ def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, o
     # The shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
     # On the device path the augmentations are drawn from it too, after the order.
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    losses: list[torch.Tensor] = []
-    term_sums: dict[str, list[torch.Tensor]] = {}
-    seen = shown = 0
+    losses = EpochLosses(epoch)
+    shown = 0
     # A data-free method supplies its own (synthetic) batches; the training split is never read.
     batches = (method.batches(generator, steps_per_epoch) if method.data_free
                else inputs.train(generator, cfg.batch_size, steps_per_epoch))
     for step, (x, y, index) in enumerate(batches):
-        terms = {name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}
+        losses.add({name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}, x)
         scheduler.step()
-        losses.append(sum_terms(terms, like=x) * len(x))
-        for name, value in terms.items():
-            term_sums.setdefault(name, []).append(value * len(x))
-        seen += len(x)
         if tick is not None:
             tick()
-        if (step + 1) % _SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
-            _check_finite(losses, epoch)
+        if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
+            losses.check_finite()
             bar.update(len(losses) - shown)
             shown = len(losses)
-    _check_finite(losses, epoch)
-    total = float(torch.stack(losses).sum()) if losses else 0.0
-    return total, {name: float(torch.stack(v).sum()) for name, v in term_sums.items()}, seen
-
-
-def _check_finite(losses: list[torch.Tensor], epoch: int) -> None:
-    if not losses:
-        return
-    finite = torch.isfinite(torch.stack(losses))
-    if not bool(finite.all()):
-        batch = int((~finite).nonzero()[0])
-        raise TrainingDivergedError(
-            f"loss is not finite at epoch {epoch + 1}, batch {batch + 1}: lower the learning rate, "
-            "check the inputs for NaNs, or check the temperature range"
-        )
-
-
-def progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enabled: bool):
-    """The run's progress bar over all its batches (a no-op bar when not ``enabled``)."""
-    from tqdm.auto import tqdm
-
-    # tqdm.auto: a widget in a notebook (no stderr block of bar text), plain text in a terminal or a
-    # log. A short desc leaves the bar its width; mininterval keeps a log short.
-    return tqdm(total=cfg.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-                desc=short_label(cfg.label), unit="batch", mininterval=2.0, leave=True, disable=not enabled)
-
-
-def short_label(label: str, width: int = 40) -> str:
-    """``label`` cut to ``width`` characters with an ellipsis: a progress bar's description."""
-    return label if len(label) <= width else label[:width - 1].rstrip() + "…"
+    return losses.totals()
 
 
 def _result(cfg: RunConfig, bundle, model, state: dict[str, Any], student_flops: int, teacher_flops: int,

@@ -18,12 +18,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .. import paths
-from ..carbon import CarbonMeter, Footprint, training_flops
 from ..config import RunConfig
 from ..devices import pick_device
-from ..distill.kd import sum_terms
 from ..distill.methods import Setup
-from ..energy_tally import EnergyTally
+from ..epochs import SYNC_EVERY, EpochLosses, MeteredEpochs, resume_state
 from ..inputs import num_workers_for, precision_context
 from ..profiles import checked
 from ..recovery import check_train_result
@@ -99,8 +97,7 @@ def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str 
                    device: str | torch.device | None = None, progress: bool = True,
                    num_workers: int | None = None) -> dict[str, Any]:
     """Train (or resume) the detection run named by ``cfg``; return its result (the store writes it)."""
-    from ..train import (_result, checkpoint_epoch, optimizer_factory, progress_bar, resume_state, seed_everything,
-                         tau_columns)
+    from ..train import _result, optimizer_factory, seed_everything
 
     dev = pick_device(device)
     amp = precision_context(cfg.precision, dev)
@@ -125,58 +122,34 @@ def train_detector(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str 
     eval_samples_per_epoch = len(bundle.val) + len(bundle.test)
 
     state, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
-    prior = state["footprint"]
-    meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
-    bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
-    meter.start()
-    tally = EnergyTally(run.dir, meter, state["epoch"],
-                        carried=lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity))
-    try:
+    with MeteredEpochs(cfg, run, state, lost, steps_per_epoch=steps_per_epoch, progress=progress,
+                       student_flops=student_flops, flops_per_sample=flops_per_sample,
+                       eval_samples_per_epoch=eval_samples_per_epoch) as epochs:
         for epoch in range(state["epoch"], cfg.epochs):
             with amp():
                 model.train()
                 method.new_epoch()
-                losses, term_sums, seen = [], {}, 0
-                for images, targets, index in _train_batches(cfg, bundle.train, epoch, steps_per_epoch, workers):
+                losses = EpochLosses(epoch)
+                for step, (images, targets, index) in enumerate(
+                        _train_batches(cfg, bundle.train, epoch, steps_per_epoch, workers)):
                     images = images.to(dev)
                     targets = [{k: v.to(dev) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
-                    terms = {k: v.detach() for k, v in method.train_step(images, targets, index, optimizer).items()}
+                    losses.add({k: v.detach() for k, v in method.train_step(images, targets, index, optimizer).items()},
+                               images)
                     scheduler.step()
-                    losses.append(float(sum_terms(terms, like=images)) * len(images))
-                    for k, v in terms.items():
-                        term_sums[k] = term_sums.get(k, 0.0) + float(v) * len(images)
-                    seen += len(images)
-                    tally.tick()
-                    bar.update(1)
-                if not all(math.isfinite(v) for v in losses):
-                    from ..train import TrainingDivergedError
-
-                    raise TrainingDivergedError(f"loss is not finite at epoch {epoch + 1}: lower the learning "
-                                                "rate or check the boxes of the training images")
+                    epochs.tick()
+                    if (step + 1) % SYNC_EVERY == 0:
+                        losses.check_finite()
+                    epochs.bar.update(1)
+                totals = losses.totals()  # raises TrainingDivergedError on a NaN or infinite loss
                 val_map = mean_average_precision(model, _eval_batches(bundle.val, cfg.eval_batch_size, workers),
                                                  dev)["map50"]
                 test_map = mean_average_precision(model, _eval_batches(bundle.test, cfg.eval_batch_size, workers),
                                                   dev)["map50"]
-            reading = meter.read()
-            footprint = prior + reading
-            state["samples_seen"] += seen
-            state["eval_samples"] += eval_samples_per_epoch
-            flops = training_flops(student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
-                                   train_per_sample=flops_per_sample)
-            row = {"epoch": epoch + 1, "train_loss": sum(losses) / max(seen, 1),
-                   **{f"loss_{k}": v / max(seen, 1) for k, v in term_sums.items()},
-                   "val_acc": val_map, "test_acc": test_map, "lr": optimizer.param_groups[0]["lr"],
-                   **tau_columns(method.taus),
-                   "wall_s": footprint.duration_s, "energy_kwh": footprint.energy_kwh, "co2_g": footprint.co2_g,
-                   "flops": flops}
-            checkpoint_epoch(run, state, row, footprint, model, optimizer, scheduler, method)
-            tally.checkpointed(epoch + 1, reading)
-            bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val mAP {val_map:.1f}", refresh=False)
-    finally:
-        meter.stop()
-        bar.close()
-    run.save_weights(model.state_dict(), "final")
-    tally.remove()
+            row = epochs.end(epoch, totals, val=val_map, test=test_map, lr=optimizer.param_groups[0]["lr"],
+                             taus=method.taus, model=model, optimizer=optimizer, scheduler=scheduler, method=method)
+            epochs.bar.set_postfix_str(f"loss {row['train_loss']:.3f}, val mAP {val_map:.1f}", refresh=False)
+    epochs.finish(model)
     result = _result(cfg, bundle, model, state, student_flops, teacher_flops, flops_per_sample, dev)
     result.update(task="detection", metric=METRIC)
     result["data"] = {**result["data"], "mean": list(bundle.mean), "std": list(bundle.std)}  # load_detector's
