@@ -66,7 +66,6 @@ class EpochLosses:
         return total, {name: float(torch.stack(v).sum()) for name, v in self.terms.items()}, self.seen
 
 
-
 class MeteredEpochs:
     """A training's carbon meter, energy tally and progress bar, and the end of each of its epochs.
 

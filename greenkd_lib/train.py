@@ -1,8 +1,8 @@
 """One training loop for every registered distillation method (``greenkd_lib.distill.methods``).
 
-The loop keeps what methods share: data, device, schedule, checkpoint and resume, carbon, FLOPs,
-progress bar and the NaN check; the method says what one step trains. Every epoch is checkpointed
-through the run store, so an interrupted run resumes where it stopped and repeats exactly the
+The loop keeps what methods share: data, device and schedule, with the epochs' books (checkpoint
+and resume, carbon, FLOPs, progress bar, the NaN check) kept by :mod:`greenkd_lib.epochs`; the
+method says what one step trains. Every epoch is checkpointed through the run store, so an interrupted run resumes where it stopped and repeats exactly the
 numbers an uninterrupted run would give (CPU, same seed).
 """
 
