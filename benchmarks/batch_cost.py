@@ -19,7 +19,7 @@ from pathlib import Path
 
 # What a training is for, by its result (first match wins).
 GROUPS: list[tuple[str, object]] = [
-    ("Table 8: quantization-aware training and exports", lambda r: r["label"] is None),
+    ("Table 8: quantizing (post-training calibration, quantization-aware training)", lambda r: r["label"] is None),
     ("Table 4: detection rows on digit scenes (teacher, HKD, CMC, DML)", lambda r: r.get("task") == "detection"),
     ("Table 6: five data-free synthesizers (tuned and ours, one seed)",
      lambda r: r["method"] in ("dafl", "zskt", "dfq", "deepinv", "cmi")),
