@@ -7,6 +7,8 @@ STAMP := $(VENV)/.greenkd-installed
 PROFILE ?= quick
 # ONLY=00_story: only the notebooks whose file name contains it (greenkd reproduce --only).
 ONLY ?=
+# PARAMS='-p synthesizers "[dafl, zskt, dfq, deepinv, cmi]"': notebook parameters (greenkd reproduce -p).
+PARAMS ?=
 # Test processes: a module's tests stay together (its fixtures run once); 2 measured 1.5x faster here.
 TEST_WORKERS ?= 2
 
@@ -23,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 reproduce: $(STAMP)
-	$(BIN)/greenkd reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+	$(BIN)/greenkd reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(PARAMS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -61,12 +61,30 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameters(pairs: list[list[str]] | None) -> dict[str, object] | None:
+    """``-p NAME VALUE`` pairs as a dict, each value read as YAML (a list, a number, null, true, a string)."""
+    import yaml
+
+    if not pairs:
+        return None
+    values = {}
+    for name, text in pairs:
+        try:
+            values[name] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"-p {name} {text!r} is not a YAML value ({problem}); "
+                             "e.g. -p synthesizers '[dafl, cmi]'") from None
+    return values
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
     try:
         return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
-                         data_root=args.data_root, executor=args.executor, ray_address=args.ray_address)
+                         data_root=args.data_root, executor=args.executor, ray_address=args.ray_address,
+                         extra_parameters=_parameters(args.parameter))
     except (ValueError, ImportError) as err:  # a bad argument or no Ray, found before any notebook runs
         print(f"greenkd reproduce: error: {err}", file=sys.stderr)
         return 2
@@ -114,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "--ray-address's cluster")
     rep.add_argument("--ray-address", default=None,
                      help="with --executor ray: the cluster to join, e.g. auto or ray://head:10001")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a parameter for every notebook whose parameters cell declares it, the value read as YAML "
+                          "(repeatable), e.g. -p synthesizers '[dafl, zskt, dfq, deepinv, cmi]'")
     rep.set_defaults(func=_reproduce)
     return parser
 

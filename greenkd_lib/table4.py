@@ -15,7 +15,8 @@ from . import compare, paper
 from .distill.methods import get_method
 from .experiments import Lab, summarize
 
-__all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds", "settings",
+__all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds",
+           "detection_objectives", "settings",
            "measure_all", "stack", "detection_pair", "detection_examples", "ratios_beside_paper", "cost_per_objective",
            "vs_paper", "coverage", "grid_note", "plot_cost_ratios"]
 
@@ -96,6 +97,22 @@ def objective_seeds(lab: Lab, objectives: Iterable[str], objective_seeds: Iterab
         objective_seeds = lab.profile.seeds if lab.profile.name == "paper" else lab.profile.seeds[:1]
     return {get_method(m).name: list(lab.profile.seeds) if get_method(m).name == "kd" else
             [int(s) for s in objective_seeds] for m in objectives}
+
+
+def detection_objectives(lab: Lab, objectives: Iterable[str],
+                         detection_objectives: Iterable[str] | None = None) -> list[str]:
+    """The objectives of the detection rows: ``detection_objectives``, else ``objectives``; under the quick
+    profile HKD alone (of ``objectives``), since CMC and DML would add 7 detector trainings to its batch.
+    """
+    if detection_objectives is not None:
+        chosen = [get_method(m).name for m in detection_objectives]  # an unknown name fails, listing the known
+        if not chosen:
+            raise ValueError("detection_objectives is empty; give None (the profile's) or e.g. ['kd', 'cmc']")
+        return list(dict.fromkeys(chosen))
+    names = list(dict.fromkeys(get_method(m).name for m in objectives))
+    if lab.profile.name == "quick" and "kd" in names:
+        return ["kd"]
+    return names
 
 
 def settings(lab: Lab, seeds_of: dict[str, list[int]], student: str) -> pd.DataFrame:
@@ -190,22 +207,26 @@ def vs_paper(measured: pd.DataFrame) -> pd.DataFrame:
                                 same_dataset="paper, same data set", delta="ours - paper")
 
 
-def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets: Iterable[str] = ()) -> pd.DataFrame:
+def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets: Iterable[str] = (),
+             detection_losses: Iterable[str] | None = None) -> pd.DataFrame:
     """Every row of the paper's Table 4 with what a run measuring ``losses`` on ``datasets`` (and the
-    detection rows on ``detection_datasets``) does with it."""
+    detection rows of ``detection_losses``, default ``losses``, on ``detection_datasets``) does with it."""
     import numpy as np
 
     losses, datasets, detection_datasets = list(losses), list(datasets), list(detection_datasets)
+    detection_losses = losses if detection_losses is None else list(detection_losses)
     table = paper.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
                                        sort=False).reset_index().rename(columns={"tuned": "paper tuned score",
                                                                                   "ours": "paper ours score"})
     table.columns.name = None
     detection = table["task"] == "detection"
     table["this notebook"] = np.select(
-        [~table["loss"].isin(losses), detection & ~bool(detection_datasets), detection & table["dataset"].isin(
-            detection_datasets), detection, table["dataset"].isin(datasets)],
-        ["not measured in this run (see `objectives`)", "not measured in this run (detection = False)",
-         "measured above", f"built; measured here on {', '.join(detection_datasets)}", "measured above"],
+        [detection & (not detection_datasets), detection & ~table["loss"].isin(detection_losses),
+         ~table["loss"].isin(losses), detection & table["dataset"].isin(detection_datasets), detection,
+         table["dataset"].isin(datasets)],
+        ["not measured in this run (detection = False)", "not measured in this run (see `detection_objectives`)",
+         "not measured in this run (see `objectives`)", "measured above",
+         f"built; measured here on {', '.join(detection_datasets)}", "measured above"],
         default=f"built; measured here on {', '.join(datasets)}")
     return table
 

@@ -199,6 +199,8 @@ CLI_CASES = [
     ("jobs-word", ["--jobs", "two"], ["--jobs", "'two'", "--jobs 2"]),
     ("only-matches-nothing", ["--only", "fig99"], ["'fig99'", "01_fig1_carbon_vs_accuracy.ipynb"]),
     ("profile-unknown", ["--profile", "quik"], ["--profile", "'quik'", "quick"]),
+    ("parameter-undeclared", ["-p", "epochs", "3"], ["'epochs'", "declared by none"]),
+    ("parameter-not-yaml", ["-p", "synthesizers", "[dafl,"], ["-p synthesizers '[dafl,'", "not a YAML value"]),
 ]
 
 
@@ -214,6 +216,18 @@ def test_reproduce_cli_refuses_a_bad_argument(tmp_path: Path, capsys, args: list
     for w in words:
         assert w in err, f"{w!r} not in: {err}"
     _nothing_on_disk(tmp_path)
+
+
+def test_reproduce_cli_passes_parameters_read_as_yaml(tmp_path: Path) -> None:
+    import json
+
+    code = main(["reproduce", "--profile", "smoke", "--only", "05_table2", "--output", str(tmp_path / "out"),
+                 "-p", "examples_per_dataset", "2", "-p", "datasets", "[digits]"])
+    assert code == 0
+    executed = json.loads((tmp_path / "out" / "smoke" / "notebooks" / "05_table2_datasets.ipynb").read_text())
+    injected = next("".join(c["source"]) for c in executed["cells"]
+                    if "injected-parameters" in c["metadata"].get("tags", []))
+    assert "examples_per_dataset = 2" in injected and 'datasets = ["digits"]' in injected
 
 
 def test_reproduce_refuses_a_parameter_no_notebook_declares(tmp_path: Path) -> None:

@@ -102,6 +102,27 @@ def test_coverage_names_what_is_measured():
     assert said[("cifar100", "HKD")] == "built; measured here on cifar10"
 
 
+def test_coverage_says_which_detection_rows_were_left_out():
+    cov = table4.coverage(["HKD", "CMC"], ["digits"], ["digit_scenes"], detection_losses=["HKD"])
+    said = dict(zip(zip(cov["dataset"], cov["loss"]), cov["this notebook"]))
+    assert said[("voc", "HKD")] == "built; measured here on digit_scenes"
+    assert said[("voc", "CMC")] == "not measured in this run (see `detection_objectives`)"
+    assert said[("cifar10", "CMC")] == "built; measured here on digits"
+
+
+def test_detection_objectives_quick_keeps_hkd_only(tmp_path):
+    quick = Lab("quick", output_root=tmp_path, progress=False)
+    smoke = Lab("smoke", output_root=tmp_path, progress=False)
+    assert table4.detection_objectives(quick, ["kd", "cmc", "dml"]) == ["kd"]
+    assert table4.detection_objectives(quick, ["cmc", "dml"]) == ["cmc", "dml"]  # no HKD asked: what was asked
+    assert table4.detection_objectives(smoke, ["kd", "CMC", "dml"]) == ["kd", "cmc", "dml"]
+    assert table4.detection_objectives(quick, ["kd"], ["dml", "kd", "dml"]) == ["dml", "kd"]
+    with pytest.raises(ValueError, match="detection_objectives is empty"):
+        table4.detection_objectives(quick, ["kd"], [])
+    with pytest.raises(ValueError, match="cmx"):
+        table4.detection_objectives(quick, ["kd"], ["cmx"])
+
+
 def test_objective_seeds_and_settings(tmp_path):
     quick = Lab("quick", output_root=tmp_path, progress=False)
     seeds = table4.objective_seeds(quick, ["kd", "cmc", "dml"])

@@ -25,6 +25,9 @@ def _measured() -> pd.DataFrame:
 
 def test_synthesizer_names_are_checked():
     assert table6.synthesizer_names(None) == ["dafl", "zskt", "dfq", "deepinv", "cmi"]
+    assert table6.synthesizer_names(None, "smoke") == ["dafl", "zskt", "dfq", "deepinv", "cmi"]
+    assert table6.synthesizer_names(None, "quick") == ["dfq", "deepinv"]
+    assert table6.synthesizer_names(["zskt"], "quick") == ["zskt"]
     assert table6.synthesizer_names(["CMI", "cmi", "DeepInv"]) == ["cmi", "deepinv"]
     with pytest.raises(ValueError, match="unknown .*'dafI'.*dafl"):
         table6.synthesizer_names(["dafI"])
