@@ -20,8 +20,8 @@ from pathlib import Path
 # What a training is for, by its result (first match wins).
 GROUPS: list[tuple[str, object]] = [
     ("Table 8: quantizing (post-training calibration, quantization-aware training)", lambda r: r["label"] is None),
-    ("Table 4: detection rows on digit scenes (teacher, HKD, CMC, DML)", lambda r: r.get("task") == "detection"),
-    ("Table 6: five data-free synthesizers (tuned and ours, one seed)",
+    ("Table 4: detection rows on digit scenes (the teacher and each objective's grid and ours)", lambda r: r.get("task") == "detection"),
+    ("Table 6: data-free synthesizers (tuned and ours, one seed)",
      lambda r: r["method"] in ("dafl", "zskt", "dfq", "deepinv", "cmi")),
     ("Table 6 / 7: the WRN-40-2 teacher, KD grid and ours", lambda r: "wrn" in r["label"]),
     ("Table 4: CMC and DML rows (tuned and ours, one seed)", lambda r: r["method"] in ("cmc", "dml")),

@@ -102,7 +102,8 @@ def objective_seeds(lab: Lab, objectives: Iterable[str], objective_seeds: Iterab
 def detection_objectives(lab: Lab, objectives: Iterable[str],
                          detection_objectives: Iterable[str] | None = None) -> list[str]:
     """The objectives of the detection rows: ``detection_objectives``, else ``objectives``; under the quick
-    profile HKD alone (of ``objectives``), since CMC and DML would add 7 detector trainings to its batch.
+    profile HKD alone (of ``objectives``), since CMC and DML would add 8 detector trainings (their
+    grids and ours, 4 each; DML's train two detectors) to its batch.
     """
     if detection_objectives is not None:
         chosen = [get_method(m).name for m in detection_objectives]  # an unknown name fails, listing the known
@@ -224,7 +225,7 @@ def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets:
         [detection & (not detection_datasets), detection & ~table["loss"].isin(detection_losses),
          ~table["loss"].isin(losses), detection & table["dataset"].isin(detection_datasets), detection,
          table["dataset"].isin(datasets)],
-        ["not measured in this run (detection = False)", "not measured in this run (see `detection_objectives`)",
+        ["not measured in this run (detection = False)", "not measured in this run (detection_objectives)",
          "not measured in this run (see `objectives`)", "measured above",
          f"built; measured here on {', '.join(detection_datasets)}", "measured above"],
         default=f"built; measured here on {', '.join(datasets)}")
