@@ -68,7 +68,7 @@ def synthesizer_names(synthesizers: Iterable[str] | None = None, profile: str = 
 
 def synthesizer_seeds(lab: Lab, seeds: Iterable[int] | None = None) -> list[int]:
     """The seeds of every Table 6 row: ``seeds``, else the profile's under ``paper``, its first otherwise
-    (twenty data-free trainings per seed: the quick batch cannot afford two)."""
+    (4 data-free trainings per synthesizer and seed: the quick batch cannot afford two seeds)."""
     if seeds is None:
         seeds = lab.profile.seeds if lab.profile.name == "paper" else lab.profile.seeds[:1]
     return [int(s) for s in lab._seeds(seeds)]
