@@ -117,7 +117,7 @@ def main() -> None:
          lambda: _images_per_s(12, True, True, 1, pad_small=True)),
     ]
     base = None
-    print(f"| case | images/s | vs first |\n|---|---|---|")
+    print("| case | images/s | vs first |\n|---|---|---|")
     for name, run in cases:
         rate = run()
         base = base or rate
