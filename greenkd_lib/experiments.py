@@ -282,7 +282,8 @@ class Lab:
         seed = self.profile.seeds[0] if seed is None else seed
         rows = grid_rows[grid_rows["seed"] == seed]
         if rows.empty:
-            raise ValueError(f"no grid run for seed {seed}; the grid has seeds {sorted(grid_rows['seed'].unique())}")
+            seeds = sorted(int(s) for s in grid_rows["seed"].unique())
+            raise ValueError(f"no grid run for seed {seed}; the grid has seeds {seeds}")
         chosen = rows.loc[rows["best_val_acc"].idxmax()]
         histories = [self.history(h).set_index("epoch") for h in rows["hash"]]
         curve = self.history(chosen["hash"])[["epoch", "val_acc", "test_acc"]].set_index("epoch")

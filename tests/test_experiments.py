@@ -104,7 +104,7 @@ def test_tuned_curve_follows_the_validation_choice_at_the_whole_grids_cost(lab, 
     assert list(curve["energy_kwh"]) == pytest.approx([0.4, 0.8])
     assert list(curve["flops"]) == [200, 400] and (curve["trainings"] == 2).all()
     assert list(lab.tuned_curve(rows, seed=1)["test_acc"]) == [99, 99]
-    with pytest.raises(ValueError, match="no grid run for seed 7"):
+    with pytest.raises(ValueError, match=r"no grid run for seed 7; the grid has seeds \[0, 1\]$"):
         lab.tuned_curve(rows, seed=7)
 
 

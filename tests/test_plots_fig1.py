@@ -29,7 +29,7 @@ def test_final_points_and_seed_row():
     assert final["pflops"].iloc[1] == pytest.approx(6e-3)
     rows = pd.DataFrame({"seed": [0, 1], "hash": ["a", "b"]})
     assert fig1.seed_row(rows, 1)["hash"] == "b"
-    with pytest.raises(ValueError, match="no row for seed 2"):
+    with pytest.raises(ValueError, match=r"no row for seed 2; seeds: \[0, 1\]$"):
         fig1.seed_row(rows, 2)
 
 

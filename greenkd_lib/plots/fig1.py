@@ -28,7 +28,7 @@ def seed_row(rows: pd.DataFrame, seed: int) -> pd.Series:
     """The row of ``seed`` (one run) in an experiment's rows."""
     hit = rows.loc[rows["seed"] == seed]
     if hit.empty:
-        raise ValueError(f"no row for seed {seed}; seeds: {sorted(rows['seed'].unique())}")
+        raise ValueError(f"no row for seed {seed}; seeds: {sorted(int(s) for s in rows['seed'].unique())}")
     return hit.iloc[0]
 
 
