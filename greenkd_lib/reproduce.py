@@ -13,13 +13,13 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from .batch_schedule import run_batch
 from .paths import notebooks_dir, outputs_root
 from .profiles import get_profile
 from .runs.atomic import atomic_write_text
@@ -150,27 +150,6 @@ def _runs_alone(path: Path) -> str | None:
     return str(reason) if reason else None
 
 
-def _execute(plan: list[_Job], jobs: int, run_one) -> list[NotebookResult]:
-    """``run_one`` over the plan, ``jobs`` at a time; notebooks that run alone come last, one by one
-    on a quiet machine (the runs they read are trained by then)."""
-    shared = [job for job in plan if not job.alone]
-    alone = [job for job in plan if job.alone]
-    if jobs == 1:
-        done = {job.index: run_one(job) for job in shared}
-    else:
-        # Threads suffice: each notebook runs in its own kernel process.
-        with _kernel_threads(max(1, (os.cpu_count() or 1) // jobs)), \
-                ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="greenkd-nb") as pool:
-            futures = {job.index: pool.submit(run_one, job) for job in shared}
-            try:
-                done = {index: f.result() for index, f in futures.items()}
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-    done.update({job.index: run_one(job) for job in alone})
-    return [done[job.index] for job in plan]
-
-
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
     """``values`` set in this process's environment (which kernels started meanwhile inherit), the
@@ -187,17 +166,12 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _kernel_threads(threads: int) -> AbstractContextManager[None]:
-    """Kernels started meanwhile compute on ``threads`` threads (they read the variables at start).
-
-    Notebooks side by side that each used every core would oversubscribe them: a kernel's own work
-    (gradients, Grad-CAM, compiling, predictions) then spin-waits, measured 10x slower at a load of
-    3. Trainings are unaffected: each sets its slot's thread count (slots.py)."""
-    return _environment({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-
-
-def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], progress: _Progress) -> NotebookResult:
+def _run_job(job: _Job, hush: Callable[[], None] | None, root: Path, kernel_name: str, kernel_args: list[str],
+             jobs: int, progress: _Progress) -> NotebookResult:
+    """Execute one notebook; ``hush`` (a job that runs alone): called where its quiet part begins."""
     import papermill
+
+    from .batch_schedule import kernel_manager_class, kernel_threads, register_engine
 
     stem = job.source.stem
     executed = root / "notebooks" / job.source.name
@@ -209,12 +183,24 @@ def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], pr
 
     progress.say(job.index, stem, "started")
     start = time.perf_counter()
+    waited = 0.0
     error = job.inspect_error
+
+    def before_quiet() -> None:
+        nonlocal waited
+        progress.say(job.index, stem, "waits to run its timing alone")
+        began = time.perf_counter()
+        hush()
+        waited = time.perf_counter() - began
+        progress.say(job.index, stem, "times alone")
+
     if error is None:
         try:
             papermill.execute_notebook(
                 str(job.source), str(executed), parameters=job.parameters, kernel_name=kernel_name,
-                progress_bar=False, log_output=False,
+                progress_bar=False, log_output=False, engine_name=register_engine(),
+                before_quiet=before_quiet if hush is not None else None,
+                kernel_manager_class=kernel_manager_class(kernel_threads(jobs, hush is not None)),
                 # The kernel starts in the notebooks folder, as in JupyterLab. papermill's own
                 # ``cwd=`` would os.chdir the whole process, which races between worker threads.
                 resources={"metadata": {"path": str(job.source.parent)}},
@@ -222,7 +208,7 @@ def _run_job(job: _Job, root: Path, kernel_name: str, kernel_args: list[str], pr
             )
         except Exception as err:  # noqa: BLE001 - one failing notebook must not stop the batch
             error = _describe(err)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - waited  # its own time, not the wait for a quiet machine
 
     html_rel = None
     if executed.is_file():
@@ -370,7 +356,8 @@ def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_p
     old_level = pm_logger.level
     pm_logger.setLevel(logging.ERROR)  # papermill's per-notebook INFO/WARNING chatter
     try:
-        results = _execute(plan, jobs, lambda job: _run_job(job, root, kernel_name, kernel_args, progress))
+        results = run_batch(plan, jobs, lambda job, hush: _run_job(job, hush, root, kernel_name, kernel_args, jobs,
+                                                                    progress))
     finally:
         pm_logger.setLevel(old_level)
     total = time.perf_counter() - start

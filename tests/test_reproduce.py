@@ -180,37 +180,14 @@ def test_report_from_manifests_alone(tmp_path: Path) -> None:
         build_report("quick", tmp_path)
 
 
-def test_notebooks_run_jobs_at_a_time_and_those_that_time_things_run_last_and_alone(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    from greenkd_lib.reproduce import _Job, _execute, _runs_alone
+def test_a_notebook_that_times_things_says_why_in_its_metadata(tmp_path: Path) -> None:
+    from greenkd_lib.reproduce import _runs_alone
 
     timed = tmp_path / "06_times.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("1")], metadata={"greenkd": {"runs_alone": "it times latency"}}),
                    timed)
     assert _runs_alone(timed) == "it times latency"
     assert _runs_alone(tmp_path / "missing.ipynb") is None
-    plan = [_Job(i, tmp_path / f"{i:02d}.ipynb", {}, None, "times" if i in (2, 5) else None) for i in range(1, 7)]
-    lock, running, log, threads = threading.Lock(), set(), [], {}
-    before = os.environ.get("OMP_NUM_THREADS")
-
-    def run_one(job):
-        with lock:
-            running.add(job.index)
-            log.append((job.index, frozenset(running)))
-            threads[job.index] = os.environ.get("OMP_NUM_THREADS")
-        time.sleep(0.2)
-        with lock:
-            running.discard(job.index)
-        return job.index
-
-    assert _execute(plan, 2, run_one) == [1, 2, 3, 4, 5, 6]  # results in the plan's order
-    order = [index for index, _ in log]
-    assert order[-2:] == [2, 5]  # the timing notebooks come last
-    beside = dict(log)
-    assert beside[2] == {2} and beside[5] == {5}  # alone
-    assert max(len(seen) for seen in beside.values()) == 2  # the others two at a time
-    # Kernels side by side share the cores; the ones alone get the caller's setting back.
-    assert threads[1] == str(max(1, (os.cpu_count() or 1) // 2)) and threads[2] == before
-    assert os.environ.get("OMP_NUM_THREADS") == before
+    shipped = {p.stem: _runs_alone(p) for p in notebooks()}
+    assert {stem for stem, why in shipped.items() if why} == {
+        "01_fig1_carbon_vs_accuracy", "06_table3_architectures", "12_table8_quantization_vs_kd"}
