@@ -16,6 +16,7 @@ every core, as in JupyterLab. Trainings are unaffected: each sets its slot's thr
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -150,9 +151,10 @@ def kernel_manager_class(threads: int | None):
     return _ThreadsKernelManager
 
 
+@functools.cache
 def register_engine() -> str:
     """Register the batch's papermill engine (nbclient's, calling ``before_quiet`` at the quiet
-    part's first cell); its name, for ``papermill.execute_notebook(engine_name=...)``."""
+    part's first cell), once; its name, for ``papermill.execute_notebook(engine_name=...)``."""
     from papermill.engines import NBClientEngine, papermill_engines
 
     class _BatchEngine(NBClientEngine):

@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", default=None, help="run only notebooks whose file name contains this pattern")
     rep.add_argument("--jobs", type=_jobs, default=None,
                      help="notebooks executed at once (default 2 on 2 or more cores; trainings still take "
-                          "one of the machine's training slots each, and notebooks that time inference run alone)")
+                          "one of the machine's training slots each, and notebooks that time inference run their timing "
+                          "cells alone, after the rest)")
     rep.add_argument("--output", default=None, help="output root (default: the project's outputs/)")
     rep.add_argument("--data-root", default=None, help="where the data sets live (default: the project's data/)")
     rep.add_argument("--executor", default=None, choices=("serial", "processes", "ray"),
