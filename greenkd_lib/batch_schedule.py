@@ -91,12 +91,12 @@ class Seats:
             self._cond.notify_all()
 
     def _wait(self, ready: Callable[[], bool]) -> None:
-        while not ready():
+        while True:
             if self._aborted:
                 raise BatchAborted("the batch stopped before this notebook's turn")
+            if ready():
+                return
             self._cond.wait()
-        if self._aborted:
-            raise BatchAborted("the batch stopped before this notebook's turn")
 
 
 def run_batch(plan: Sequence[_Job], jobs: int, run_one: Callable[[Any, Callable[[], None] | None], R]) -> list[R]:
@@ -133,6 +133,7 @@ def kernel_threads(jobs: int, alone: bool) -> int | None:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
+@functools.cache
 def kernel_manager_class(threads: int | None):
     """A Jupyter kernel manager whose kernels compute on ``threads`` threads (None: as the caller's
     environment says); given per kernel, so that kernels started at the same time by several threads
