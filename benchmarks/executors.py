@@ -28,9 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
-from greenkd_lib.executors import make_executor
-from greenkd_lib.experiments import Lab
-from greenkd_lib.slots import SLOTS_ENV
+from greenkd_lib.engine.executors import make_executor
+from greenkd_lib.paper.lab import Lab
+from greenkd_lib.engine.slots import SLOTS_ENV
 
 CASES = ("serial", "serial, all cores", "processes", "ray")
 

@@ -87,14 +87,14 @@ STOOD_IN = _stand_in_for_missing()
 
 import datagen  # noqa: E402  (tests/datagen.py: numpy and pillow only)
 from greenkd_lib import models  # noqa: E402
-from greenkd_lib import inputs as inputs_mod  # noqa: E402
-from greenkd_lib import train as train_mod  # noqa: E402
-from greenkd_lib.config import student_config, teacher_config  # noqa: E402
+from greenkd_lib.engine import inputs as inputs_mod  # noqa: E402
+from greenkd_lib.engine import train as train_mod  # noqa: E402
+from greenkd_lib.engine.configs import student_config, teacher_config  # noqa: E402
 from greenkd_lib.data import cifar  # noqa: E402
 from greenkd_lib.data.bundle import TransformSubset  # noqa: E402
-from greenkd_lib.distill import StochasticTemperature  # noqa: E402
-from greenkd_lib.distill.methods import Setup, get_method  # noqa: E402
-from greenkd_lib.profiles import get_profile  # noqa: E402
+from greenkd_lib.methods import StochasticTemperature  # noqa: E402
+from greenkd_lib.methods import Setup, get_method  # noqa: E402
+from greenkd_lib.config.profiles import get_profile  # noqa: E402
 
 TARGET = {"cuda": 0.80, "cpu": 0.95}
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from greenkd_lib import models
-from greenkd_lib.distill import kd_loss
+from greenkd_lib.methods import kd_loss
 
 
 class _PaddedDepthwise(torch.nn.Conv2d):

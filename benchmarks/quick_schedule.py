@@ -1,4 +1,4 @@
-"""Choose the quick profile's schedule by the convergence rule of greenkd_lib.schedule_study.
+"""Choose the quick profile's schedule by the convergence rule of greenkd_lib.paper.schedule_study.
 
     .venv/bin/python benchmarks/quick_schedule.py                 # E = 4 (and 16); E = 3 short arm only
     .venv/bin/python benchmarks/quick_schedule.py --epochs 4 6     # other candidates
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from greenkd_lib import paths
-from greenkd_lib.schedule_study import RULE, STUDY_CSV, judge, run_study, shortest_passing
+from greenkd_lib.paper.schedule_study import RULE, STUDY_CSV, judge, run_study, shortest_passing
 
 
 def main() -> None:

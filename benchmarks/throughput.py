@@ -25,13 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from greenkd_lib import data, inputs as inputs_mod, models, train as train_mod
+from greenkd_lib import data, models
+from greenkd_lib.engine import inputs as inputs_mod, train as train_mod
 from greenkd_lib.devices import pick_device
 from greenkd_lib.carbon import Footprint
-from greenkd_lib.config import CarbonSettings, student_config, teacher_config
-from greenkd_lib.distill import StochasticTemperature
-from greenkd_lib.distill.methods import Setup, get_method
-from greenkd_lib.profiles import get_profile
+from greenkd_lib.config.run import CarbonSettings
+from greenkd_lib.engine.configs import student_config, teacher_config
+from greenkd_lib.methods import StochasticTemperature
+from greenkd_lib.methods import Setup, get_method
+from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.runs import RunStore
 
 

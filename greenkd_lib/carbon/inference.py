@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TYPE_CHECKING
 
 from .meter import CarbonMeter
 
@@ -109,7 +109,7 @@ def repeated_inference(measure: Callable[[str], dict[str, Any]], models: "pd.Dat
     """
     import pandas as pd
 
-    from ..compare import relative_to
+    from ..paper.compare import relative_to
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")

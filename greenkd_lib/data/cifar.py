@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 from .augment import BatchAugment
 from .bundle import DatasetBundle, image_transform, split_views
 from .device import PixelForm
-from .errors import DatasetCorruptError, dataset_not_found
+from .errors import dataset_not_found, DatasetCorruptError
 
 # The paper normalises both CIFARs with the CIFAR-100 statistics (PAPER.md, training recipe).
 MEAN = (0.5071, 0.4865, 0.4409)

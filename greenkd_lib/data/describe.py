@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import DOCUMENTED_SIZES, available
+from . import available, DOCUMENTED_SIZES
 from .bundle import DatasetBundle
 
 __all__ = ["COLUMNS", "PUBLISHERS", "training_augmentation", "load_found", "availability", "loader_table",

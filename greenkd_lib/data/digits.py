@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits as _sklearn_digits
 from sklearn.model_selection import train_test_split
 
-from .bundle import DatasetBundle, TensorImages, split_views
+from .bundle import DatasetBundle, split_views, TensorImages
 
 NATIVE_SIZE = 8
 DEFAULT_SIZE = 32

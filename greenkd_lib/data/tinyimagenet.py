@@ -7,13 +7,13 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets
-from torchvision.datasets.folder import IMG_EXTENSIONS, default_loader
+from torchvision.datasets.folder import default_loader, IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from .augment import BatchAugment
 from .bundle import DatasetBundle, image_transform, split_views
 from .device import PixelForm
-from .errors import DatasetCorruptError, dataset_not_found
+from .errors import dataset_not_found, DatasetCorruptError
 
 MEAN = (0.4802, 0.4481, 0.3975)
 STD = (0.2302, 0.2265, 0.2262)

@@ -43,7 +43,7 @@ MODELS: tuple[str, ...] = tuple(_REGISTRY)
 # Smallest image side each model accepts (below it a map shrinks to nothing or no block is >= 2x2).
 MIN_IMAGE_SIZE: dict[str, int] = {name: entry[2] for name, entry in _REGISTRY.items()}
 
-# Detectors (Table 4's VOC rows), built by greenkd_lib.detection.archs, not by build(): the names a
+# Detectors (Table 4's VOC rows), built by greenkd_lib.models.detection.archs, not by build(): the names a
 # run config may hold and the smallest image side each accepts (its six SSD grids need 32 pixels).
 # "_narrow": the quick profile's narrower versions of the paper's pair, not the paper's models.
 DETECTORS: tuple[str, ...] = ("ssd_vgg16", "ssdlite_mobilenetv2", "ssd_vgg16_narrow", "ssdlite_mobilenetv2_narrow")
@@ -79,7 +79,7 @@ def build(name: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """A new ``name`` model with ``num_classes`` outputs, for ``image_size`` x ``image_size`` RGB input."""
     arch = canonical_name(name)
     if arch in DETECTOR_MIN_IMAGE_SIZE:
-        raise ValueError(f"{arch} is a detector: build it with greenkd_lib.detection.archs.build(name, num_classes, "
+        raise ValueError(f"{arch} is a detector: build it with greenkd_lib.models.detection.archs.build(name, num_classes, "
                          "image_size, mean, std)")
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")

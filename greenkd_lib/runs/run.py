@@ -23,14 +23,14 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from .atomic import atomic_write_json, clean_temp_files
 from .hashing import canonical_json, config_hash, to_json_value
-from .integrity import (CheckpointCorruptError, RunIntegrityError, check_sidecar, fix_hint, read_json,
-                        read_verified, safe_torch_load, sidecar, torch_bytes, write_verified)
+from .integrity import (check_sidecar, CheckpointCorruptError, fix_hint, read_json, read_verified,
+                        RunIntegrityError, safe_torch_load, sidecar, torch_bytes, write_verified)
 
 if TYPE_CHECKING:
     import pandas

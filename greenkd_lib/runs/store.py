@@ -10,11 +10,11 @@ import shutil
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TYPE_CHECKING
 
 from filelock import Timeout
 
-from .hashing import HASH_LENGTH, config_hash, to_json_value
+from .hashing import config_hash, HASH_LENGTH, to_json_value
 from .integrity import RunIntegrityError
 from .locking import holding
 from .run import Run

@@ -1,0 +1,7 @@
+"""The engine wing: how a run is trained and read back. Configs built for a method
+(:mod:`.configs`), the training loops and the epochs' books (checkpoints, resume, carbon, FLOPs),
+where batches come from (:mod:`.inputs`), evaluation, training slots and executors, quantized
+models as derived runs, and :func:`~.train.get_or_run`, which trains a run once and then reads it.
+
+It may import the ground and ``methods``, never ``paper`` or ``batch``.
+"""

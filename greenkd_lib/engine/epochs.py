@@ -1,0 +1,261 @@
+"""The epochs of a training, for every loop (classification, data-free, detection): losses kept on the
+device, the carbon meter and energy tally, each epoch's cost and history row, checkpoints and resuming.
+
+A loop trains its batches its own way; what it records at each batch and epoch end is written here
+once, so that every run store entry (history, checkpoint, footprint, FLOPs) has the same meaning.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..carbon import CarbonMeter, Footprint, training_flops
+from ..config.run import RunConfig
+from ..methods import DistillationMethod
+from ..methods.kd import sum_terms
+from ..runs import Run
+from ..runs.recovery import best_weights_usable
+from .configs import run_label
+from .tally import EnergyTally, lost_since
+
+__all__ = ["TrainingDivergedError", "SYNC_EVERY", "EpochLosses", "MeteredEpochs", "resume_state", "checkpoint_epoch",
+           "tau_columns", "progress_bar", "short_label"]
+
+# How many batches run between host syncs (loss finiteness check, progress bar): on a GPU a
+# sync every batch would stall the queue.
+SYNC_EVERY = 20
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class EpochLosses:
+    """An epoch's summed loss and named terms, kept on the device: reading them back (a host sync) every
+    batch would stall a GPU's queue, so :meth:`check_finite` runs every ``SYNC_EVERY`` batches."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.losses: list[torch.Tensor] = []
+        self.terms: dict[str, list[torch.Tensor]] = {}
+        self.seen = 0
+
+    def __len__(self) -> int:
+        return len(self.losses)
+
+    def add(self, terms: Mapping[str, torch.Tensor], like: torch.Tensor) -> None:
+        """One batch's (detached) terms; ``like``: its inputs (batch size and device)."""
+        n = len(like)
+        self.losses.append(sum_terms(dict(terms), like=like) * n)
+        for name, value in terms.items():
+            self.terms.setdefault(name, []).append(value * n)
+        self.seen += n
+
+    def check_finite(self) -> None:
+        """Raise ``TrainingDivergedError`` naming the first batch whose loss is NaN or infinite."""
+        _check_finite(self.losses, self.epoch)
+
+    def totals(self) -> tuple[float, dict[str, float], int]:
+        """The summed loss, each term's sum (over samples), and the samples seen."""
+        self.check_finite()
+        total = float(torch.stack(self.losses).sum()) if self.losses else 0.0
+        return total, {name: float(torch.stack(v).sum()) for name, v in self.terms.items()}, self.seen
+
+
+class MeteredEpochs:
+    """A training's carbon meter, energy tally and progress bar, and the end of each of its epochs.
+
+    ``with MeteredEpochs(...) as epochs:`` starts the meter (and stops it, and closes the bar, however
+    the loop ends); :meth:`end` measures, counts and checkpoints an epoch; :meth:`finish` stores the
+    final weights once every epoch is done.
+    """
+
+    def __init__(self, cfg: RunConfig, run: Run, state: dict[str, Any], lost: Footprint | None, *,
+                 steps_per_epoch: int, progress: bool, student_flops: int, flops_per_sample: int,
+                 eval_samples_per_epoch: int) -> None:
+        self.run, self.state = run, state
+        self.prior = state["footprint"]  # what earlier parts of an interrupted run cost
+        self.student_flops, self.flops_per_sample = student_flops, flops_per_sample
+        self.eval_samples_per_epoch = eval_samples_per_epoch
+        self.carried = lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity)
+        self.meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
+        self.bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
+        self.tally: EnergyTally | None = None
+
+    def __enter__(self) -> "MeteredEpochs":
+        self.meter.start()
+        self.tally = EnergyTally(self.run.dir, self.meter, self.state["epoch"], carried=self.carried)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.meter.stop()
+        self.bar.close()
+
+    def tick(self) -> None:
+        """After every batch: the energy tally's note of work a killed process would lose."""
+        self.tally.tick()
+
+    def end(self, epoch: int, totals: tuple[float, Mapping[str, float], int], *, val: float, test: float,
+            lr: float, taus: list[float], model, optimizer, scheduler, method: DistillationMethod,
+            extra_flops: int = 0, extra_columns: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Measure, count and checkpoint epoch ``epoch`` (0-based); its history row.
+
+        ``totals``: :meth:`EpochLosses.totals` of the epoch; ``extra_flops``: cumulative work outside
+        the student's passes (a synthesizer's generator and teacher passes); ``extra_columns``: a
+        method's own history columns.
+        """
+        loss_sum, term_sums, seen = totals
+        reading = self.meter.read()
+        footprint = self.prior + reading
+        state = self.state
+        state["samples_seen"] += seen
+        state["eval_samples"] += self.eval_samples_per_epoch
+        # The evaluated model is the student: one forward per evaluated sample.
+        flops = training_flops(self.student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
+                               train_per_sample=self.flops_per_sample) + extra_flops
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(seen, 1),
+            **{f"loss_{name}": total / max(seen, 1) for name, total in term_sums.items()},
+            "val_acc": val,
+            "test_acc": test,
+            "lr": lr,
+            **tau_columns(taus),
+            "wall_s": footprint.duration_s,
+            "energy_kwh": footprint.energy_kwh,
+            "co2_g": footprint.co2_g,
+            "flops": flops,
+            **(extra_columns or {}),
+        }
+        checkpoint_epoch(self.run, state, row, footprint, model, optimizer, scheduler, method)
+        self.tally.checkpointed(epoch + 1, reading)
+        return row
+
+    def finish(self, model) -> None:
+        """Every epoch done: store the final weights and drop the energy tally's note."""
+        self.run.save_weights(model.state_dict(), "final")
+        self.tally.remove()
+
+
+def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: DistillationMethod
+                 ) -> tuple[dict[str, Any], Footprint | None]:
+    """A run's training state at its last usable checkpoint, loaded into ``model``, ``optimizer``,
+    ``scheduler``, ``method`` and the global RNGs (a fresh state if none), and the footprint of work
+    a killed process did after that checkpoint (added to the state's footprint; None if none)."""
+    state = _fresh_state(cfg)
+    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
+    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
+        ckpt = None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        # Checkpoints from before methods were plug-ins hold the policy alone.
+        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
+        _restore_rng(ckpt)
+        state = ckpt["state"]
+        state["footprint"] = Footprint.from_dict(state["footprint"])
+        run.write_history(state["history"])  # the checkpoint's history is the one that counts
+
+    # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
+    lost = lost_since(run.dir, state["epoch"])
+    if lost is not None and not lost.is_empty:
+        state["footprint"] = state["footprint"] + lost
+        before = state.get("lost_partial_epochs")
+        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
+    return state, lost
+
+
+def checkpoint_epoch(run: Run, state: dict[str, Any], row: dict[str, Any], footprint: Footprint, model, optimizer,
+                     scheduler, method: DistillationMethod) -> None:
+    """End an epoch: add its history ``row``, keep the best-validation weights, checkpoint everything."""
+    epoch = row["epoch"]
+    state["history"].append(row)
+    if row["val_acc"] > state["best_val_acc"]:
+        state.update(best_val_acc=row["val_acc"], best_epoch=epoch, test_at_best_val=row["test_acc"])
+        run.save_weights(model.state_dict(), "best")
+    state.update(epoch=epoch, footprint=footprint)
+    run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch)
+    run.write_history(state["history"])
+
+
+def tau_columns(taus: list[float]) -> dict[str, float | int]:
+    """An epoch's history columns for the taus it drew (NaN and 0 for a method without tau)."""
+    return {"tau_mean": float(np.mean(taus)) if taus else float("nan"),
+            "tau_min": float(np.min(taus)) if taus else float("nan"),
+            "tau_max": float(np.max(taus)) if taus else float("nan"),
+            "tau_distinct": len(set(np.round(taus, 6))) if taus else 0}
+
+
+def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
+    intensity = cfg.carbon.carbon_intensity
+    return {"epoch": 0, "history": [], "best_val_acc": -1.0, "best_epoch": 0, "test_at_best_val": float("nan"),
+            "samples_seen": 0, "eval_samples": 0, "footprint": Footprint.zero(intensity)}
+
+
+def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, state: dict[str, Any]) -> dict[str, Any]:
+    saved = dict(state)
+    saved["footprint"] = state["footprint"].to_dict()
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "method": method.state_dict(),  # its policy, heads, memory bank, peer network, RNG...
+        **_rng_states(),
+        "state": saved,
+    }
+
+
+def _rng_states() -> dict[str, Any]:
+    """The global RNGs' states as tensors and plain values, which ``torch.load(weights_only=True)`` takes."""
+    numpy_state = np.random.get_state(legacy=False)
+    version, internal, gauss = random.getstate()
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": {**numpy_state, "state": {**numpy_state["state"],
+                                                "key": torch.from_numpy(numpy_state["state"]["key"].copy())}},
+        "python_rng": [version, list(internal), gauss],
+    }
+
+
+def _restore_rng(ckpt: Mapping[str, Any]) -> None:
+    """Set the global RNGs from :func:`_rng_states`."""
+    torch.set_rng_state(ckpt["torch_rng"])
+    numpy_state = ckpt["numpy_rng"]
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"],
+                                                   "key": numpy_state["state"]["key"].numpy()}})
+    version, internal, gauss = ckpt["python_rng"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _check_finite(losses: list[torch.Tensor], epoch: int) -> None:
+    if not losses:
+        return
+    finite = torch.isfinite(torch.stack(losses))
+    if not bool(finite.all()):
+        batch = int((~finite).nonzero()[0])
+        raise TrainingDivergedError(
+            f"loss is not finite at epoch {epoch + 1}, batch {batch + 1}: lower the learning rate, "
+            "check the inputs for NaNs, or check the temperature range"
+        )
+
+
+def progress_bar(cfg: RunConfig, steps_per_epoch: int, start_epoch: int, enabled: bool):
+    """The run's progress bar over all its batches (a no-op bar when not ``enabled``)."""
+    from tqdm.auto import tqdm
+
+    # tqdm.auto: a widget in a notebook (no stderr block of bar text), plain text in a terminal or a
+    # log. A short desc leaves the bar its width; mininterval keeps a log short.
+    return tqdm(total=cfg.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+                desc=short_label(run_label(cfg)), unit="batch", mininterval=2.0, leave=True, disable=not enabled)
+
+
+def short_label(label: str, width: int = 40) -> str:
+    """``label`` cut to ``width`` characters with an ellipsis: a progress bar's description."""
+    return label if len(label) <= width else label[:width - 1].rstrip() + "…"

@@ -1,0 +1,145 @@
+"""The ``processes`` executor: local worker processes, one run per worker at a time.
+
+On a small CPU, two single-threaded trainings side by side do more work per second than one
+training on both cores (small convolutions do not scale across threads); on a machine with several
+GPUs each worker's training takes one GPU (its training slot, :mod:`greenkd_lib.engine.slots`). Workers
+are spawned once per process and reused by every grid.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from ...config.run import RunConfig
+from ..configs import run_label
+from .base import (check_workers, default_workers, describe_error, Executor, Failure, Grid, grid_bar, GridReport,
+                   show_running)
+
+__all__ = ["ProcessExecutor"]
+
+_POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}
+_WORKER_DIED = ("a worker process died (killed, or out of memory), which stops every run the pool was "
+                "training; it resumes from its last checkpoint when the grid runs again")
+
+
+class ProcessExecutor(Executor):
+    """``workers`` local processes (None: one per GPU, or 2 on a CPU with at least 2 cores)."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = None if workers is None else check_workers(workers)
+
+    def _train(self, ordered: list[list[RunConfig]], grid: Grid, report: GridReport) -> None:
+        workers = self.workers or default_workers(grid.device)
+        for stage in ordered:
+            runnable = []
+            for cfg in stage:
+                blocked = self._blocked(cfg, grid, report)
+                if blocked is None:
+                    runnable.append(cfg)
+                else:
+                    report.failed.append(blocked)
+            if workers == 1 or len(runnable) == 1:  # no worker to start: train here, with its own bar
+                from .serial import SerialExecutor
+
+                SerialExecutor()._train([runnable], grid, report)
+            elif runnable:
+                self._in_workers(runnable, workers, grid, report)
+
+    def _in_workers(self, queue: list[RunConfig], workers: int, grid: Grid, report: GridReport) -> None:
+        bar = grid_bar(len(queue), f"{workers} processes", grid.progress)
+        pool = _pool(workers)
+        running: dict[Future, RunConfig] = {}
+        queue = list(queue)
+        try:
+            while queue or running:
+                while queue and len(running) < workers:
+                    cfg = queue.pop(0)
+                    running[pool.submit(_train_one, cfg, str(grid.store.root), grid.data_root, grid.device)] = cfg
+                show_running(bar, grid, running.values())
+                done, _ = wait(running, timeout=2.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    cfg = running.pop(future)
+                    try:
+                        future.result()
+                    except BrokenProcessPool:
+                        report.failed.append(Failure(run_label(cfg), grid.hash(cfg), _WORKER_DIED))
+                    except Exception as err:  # noqa: BLE001 - reported; the other runs go on
+                        report.failed.append(Failure(run_label(cfg), grid.hash(cfg), describe_error(err)))
+                    else:
+                        report.trained.append(run_label(cfg))
+                    bar.update(1)
+                if _pool_broken(pool):  # every run it held failed above; the queue goes on in a new pool
+                    _terminate(pool)
+                    pool = _pool(workers)
+        except BaseException:  # Ctrl-C or a kernel interrupt: stop the workers; their runs resume later
+            _terminate(pool)
+            raise
+        finally:
+            bar.close()
+
+
+def _pool_broken(pool: ProcessPoolExecutor) -> bool:
+    return bool(getattr(pool, "_broken", False))
+
+
+def _siblings() -> list:
+    import psutil
+
+    me = os.getpid()
+    return [p for p in psutil.Process(os.getppid()).children() if p.pid != me]
+
+
+def _init_worker(threads: int) -> None:
+    import signal
+
+    import torch
+
+    from ...carbon import set_sibling_processes
+
+    # Ctrl-C (a kernel interrupt or shutdown signals the whole process group) is the parent's to
+    # handle: it terminates the workers, whose runs resume from their last checkpoint.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    # The other workers of this pool are greenkd's own choice, not a disturbance (carbon/attribution.py).
+    set_sibling_processes(_siblings)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    key = (workers, threads)
+    if key not in _POOLS:
+        # spawn, not fork: a forked child of a process that already ran torch ops can deadlock.
+        _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_init_worker, initargs=(threads,))
+    return _POOLS[key]
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool``'s workers now (their current runs resume from their last checkpoint)."""
+    for key, known in list(_POOLS.items()):
+        if known is pool:
+            del _POOLS[key]
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@atexit.register
+def _shutdown() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()
+
+
+def _train_one(cfg: RunConfig, store_root: str, data_root: str | None, device: str | None) -> str:
+    from ...runs import RunStore
+    from ..train import get_or_run
+
+    get_or_run(cfg, store=RunStore(store_root), data_root=data_root, device=device, progress=False)
+    return run_label(cfg)

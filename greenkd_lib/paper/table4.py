@@ -1,0 +1,288 @@
+"""Table 4 of the paper: tuned KD against the stochastic temperature, per distillation objective.
+
+:func:`measure` turns a :class:`~greenkd_lib.paper.lab.Lab`'s runs into rows in the columns of
+the paper's ``table4.csv`` (:data:`TABLE4_COLUMNS`, then our extra columns); :func:`cost_ratios`
+gives tuned / ours for each cost, for our rows and the paper's alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torchvision.utils import draw_bounding_boxes
+
+from ..data import published as paper
+from ..methods import get_method
+from . import compare
+from .lab import Lab, summarize
+
+__all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds",
+           "detection_objectives", "settings", "measure_all", "stack", "detection_pair", "detection_examples",
+           "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note",
+           "plot_cost_ratios", "boxes_grid"]
+
+TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
+                  "energy_kwh", "co2_g"]
+"""The columns of the paper's ``table4.csv``, in its order (the output contract of our rows)."""
+
+COST_RATIOS = {"gflops_millions": "GFLOPs", "energy_kwh": "kWh", "co2_g": "CO2"}
+"""Each cost column and its short name in the ratio columns ("GFLOPs tuned / ours")."""
+
+_ARMS = {"kd-tuned": "tuned", "ours": "ours"}
+
+
+def measure(lab: Lab, method: str = "kd", student: str | None = None, seeds: Iterable[int] | None = None,
+            grid: Iterable[float] | None = None) -> pd.DataFrame:
+    """The tuned and ours rows of ``method`` on ``lab``'s data set, trained if missing.
+
+    ``score_mean``/``score_std``: test accuracy (detection: mAP at IoU 0.5, in percent) at the
+    best-validation epoch over seeds;
+    ``best_epoch_mean``/``best_epoch_std``: the best test accuracy over epochs (the paper's
+    convention); costs are means over seeds (tuned: the whole grid's). Extra columns say how many
+    trainings and seeds each row took and which tau it used.
+    """
+    spec = get_method(method)
+    rows = lab.tuned_and_ours(spec.name, grid=grid, student=student, seeds=seeds)
+    t = summarize(rows).merge(summarize(rows, metric="best_test_acc")[["method", "best_test_acc_std"]], on="method")
+    grid_size = int(rows.loc[rows["method"] == "kd-tuned", "trainings"].iloc[0])
+    return pd.DataFrame({
+        "dataset": lab.dataset, "task": "detection" if lab.is_detection else "classification",
+        "loss": spec.paper_name, "method": t["method"].map(_ARMS), "metric": "mAP" if lab.is_detection else "accuracy",
+        "score_mean": t["test_acc_mean"], "score_std": t["test_acc_std"],
+        "gflops_millions": t["gflops_millions"], "energy_kwh": t["energy_kwh"], "co2_g": t["co2_g"],
+        "best_epoch_mean": t["best_test_acc_mean"], "best_epoch_std": t["best_test_acc_std"],
+        "trainings": t["method"].map({"kd-tuned": grid_size, "ours": 1}), "seeds": t["seeds"],
+        "tau": [", ".join(f"{x:g}" for x in rows.loc[rows["method"] == m, "tau"]) if m == "kd-tuned"
+                else rows.loc[rows["method"] == m, "temperature"].iloc[0] for m in t["method"]],
+        "objective": spec.name, "mode": t["mode"],
+    })
+
+
+def cost_ratios(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Per data set and loss of ``table`` (Table 4's columns): tuned / ours for each cost, and the
+    score gap ours - tuned in points, in rows labelled ``source``."""
+    ratios = compare.cost_ratios(table, ["dataset", "loss"], "tuned", "ours",
+                                 {col: f"{name} tuned / ours" for col, name in COST_RATIOS.items()},
+                                 score="score_mean", score_name="score ours - tuned (points)")
+    ratios.insert(0, "source", source)
+    return ratios
+
+
+def plot_cost_ratios(ax, ratios: pd.DataFrame, title: str, grid_size: int | None = None) -> None:
+    """Grouped bars of tuned / ours (GFLOPs, kWh, CO2) per data set and loss of ``ratios`` (from
+    :func:`cost_ratios`) on ``ax``; a dashed line at ``grid_size``, the ratio one would expect."""
+    import numpy as np
+
+    x = np.arange(len(ratios))
+    for i, (name, color) in enumerate(zip(COST_RATIOS.values(), ["tab:blue", "tab:orange", "tab:red"])):
+        bars = ax.bar(x + (i - 1) * 0.26, ratios[f"{name} tuned / ours"], width=0.26, color=color, label=name)
+        if len(ratios) <= 6:  # labels stay legible
+            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    if grid_size is not None:
+        ax.axhline(grid_size, color="0.3", ls="--", lw=1, label=f"our grid size N = {grid_size}")
+    # Twelve bars leave "tinyimagenet" wider than its slot: it breaks after "tiny".
+    names = ratios["dataset"] if len(ratios) <= 6 else ratios["dataset"].str.replace("tinyimagenet", "tiny\nimagenet")
+    ax.set_xticks(x, [f"{loss}\n{dataset}" for loss, dataset in zip(ratios["loss"], names)],
+                  fontsize=8 if len(ratios) <= 6 else 7)
+    ax.set_title(title, fontsize=9)
+    ax.margins(y=0.12)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def objective_seeds(lab: Lab, objectives: Iterable[str], objective_seeds: Iterable[int] | None = None
+                    ) -> dict[str, list[int]]:
+    """The seeds of each objective's rows: HKD on the profile's seeds, the others on ``objective_seeds``.
+
+    ``objective_seeds=None``: the profile's seeds under the paper profile, else its first seed only
+    (CMC and DML are the quick batch's longest trainings).
+    """
+    if objective_seeds is None:
+        objective_seeds = lab.profile.seeds if lab.profile.name == "paper" else lab.profile.seeds[:1]
+    return {get_method(m).name: list(lab.profile.seeds) if get_method(m).name == "kd" else
+            [int(s) for s in objective_seeds] for m in objectives}
+
+
+def detection_objectives(lab: Lab, objectives: Iterable[str],
+                         detection_objectives: Iterable[str] | None = None) -> list[str]:
+    """The objectives of the detection rows: ``detection_objectives``, else ``objectives``; under the quick
+    profile HKD alone (of ``objectives``), since CMC and DML would add 8 detector trainings (their
+    grids and ours, 4 each; DML's train two detectors) to its batch.
+    """
+    if detection_objectives is not None:
+        chosen = [get_method(m).name for m in detection_objectives]  # an unknown name fails, listing the known
+        if not chosen:
+            raise ValueError("detection_objectives is empty; give None (the profile's) or e.g. ['kd', 'cmc']")
+        return list(dict.fromkeys(chosen))
+    names = list(dict.fromkeys(get_method(m).name for m in objectives))
+    if lab.profile.name == "quick" and "kd" in names:
+        return ["kd"]
+    return names
+
+
+def settings(lab: Lab, seeds_of: dict[str, list[int]], student: str) -> pd.DataFrame:
+    """One row per objective: its paper name, seeds, tuned grid and the method's parameters as stored."""
+    from ..methods import FixedTemperature
+
+    return pd.DataFrame([{
+        "objective": m, "Table 4 loss": get_method(m).paper_name, "seeds": ", ".join(map(str, seeds)),
+        "tau grid (tuned)": ", ".join(f"{t:g}" for t in lab.profile.tau_grid),
+        "ours": "integer tau in 2..20 per batch",
+        "parameters": lab.kd_config(FixedTemperature(1).config(), student, method=m).method_params or "-",
+    } for m, seeds in seeds_of.items()])
+
+
+def measure_all(labs: Iterable[Lab], seeds_of: dict[str, list[int]], student: str | None = None) -> pd.DataFrame:
+    """:func:`measure` for every lab (data set) and objective of ``seeds_of``, in one table (no lab: no rows).
+
+    ``student`` applies to classification labs; a detection lab trains its profile's student detector."""
+    tables = [measure(lab, m, student=None if lab.is_detection else student, seeds=seeds)
+              for lab in labs for m, seeds in seeds_of.items()]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE4_COLUMNS)
+
+
+def stack(*tables: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``tables`` in one table (empty ones, e.g. no detection rows, left out)."""
+    kept = [t for t in tables if len(t)]
+    return pd.concat(kept, ignore_index=True) if kept else tables[0]
+
+
+def detection_pair(lab: Lab) -> str:
+    """The teacher -> student detectors of a detection lab, saying where they are not the paper's."""
+    from ..models.detection.archs import describe
+
+    return f"{describe(lab.profile.teacher)} -> {describe(lab.profile.students[0])}"
+
+
+def detection_examples(lab: Lab, n: int = 4, seed: int | None = None):
+    """The first ``n`` test images of detection ``lab``, their objects, the boxes found by the teacher, the
+    tuned HKD student and ours (seed: the lab's first), and the class names: for ``plots.detection``."""
+    from ..data.detection.bundle import collate
+    from ..engine.mean_ap import detections
+
+    seed = lab.profile.seeds[0] if seed is None else seed
+    rows = lab.tuned_and_ours("kd", seeds=[seed])  # read back from the store
+    tuned, ours = (rows[rows["method"] == arm].iloc[0] for arm in ("kd-tuned", "ours"))
+    teacher = lab.store.run(lab.teacher_config().to_dict()).hash
+    bundle = lab.data()
+    images, truth = collate([bundle.test[i] for i in range(min(n, len(bundle.test)))])
+    found = {"teacher": detections(lab.model(teacher), images),
+             f"tuned HKD (tau={tuned['tau']:g})": detections(lab.model(tuned["hash"]), images),
+             "ours (random tau)": detections(lab.model(ours["hash"]), images)}
+    return images, truth, found, bundle.classes
+
+
+def ratios_beside_paper(measured: pd.DataFrame, grid_size: int, source: str) -> pd.DataFrame:
+    """:func:`cost_ratios` of our rows (labelled ``source``) above the paper's rows of the same
+    losses and tasks, with the grid size behind each (the paper's is not published)."""
+    published = paper.table4().query("task in @tasks and loss in @losses",
+                                     local_dict={"losses": list(measured["loss"].unique()),
+                                                 "tasks": list(measured["task"].unique())})
+    ratios = pd.concat([cost_ratios(measured, source), cost_ratios(published, "paper")], ignore_index=True)
+    ratios["grid values"] = [grid_size if s == source else paper.NOT_PUBLISHED for s in ratios["source"]]
+    return ratios
+
+
+def cost_per_objective(measured: pd.DataFrame) -> pd.DataFrame:
+    """One stochastic training per objective: GFLOPs (M), kWh, and GFLOPs relative to HKD's on the
+    same data set, ours beside the paper's (published where the data set is the paper's)."""
+    ours = measured[measured["method"] == "ours"][["dataset", "loss", "gflops_millions", "energy_kwh"]].copy()
+    hkd = ours[ours["loss"] == "HKD"].set_index("dataset")["gflops_millions"]
+    ours["GFLOPs / HKD's"] = ours["gflops_millions"] / ours["dataset"].map(hkd)
+
+    def published(row: dict[str, Any], dataset: str) -> float | None:
+        this, base = (paper.table4_value(dataset, loss, "ours", "gflops_millions") for loss in (row["loss"], "HKD"))
+        return None if this is None or base is None else this / base
+
+    return compare.beside_paper(ours, published, value="GFLOPs / HKD's",
+                                same_dataset="paper: GFLOPs / HKD's, same data set")
+
+
+VS_PAPER_COLUMNS = {"score_mean": "best_epoch_mean", "score_std": "best_epoch_std",
+                    "gflops_millions": "gflops_millions", "energy_kwh": "energy_kwh", "co2_g": "co2_g"}
+"""Paper column -> our column set beside it (the best epoch: the paper's accuracy convention)."""
+
+
+def vs_paper(measured: pd.DataFrame) -> pd.DataFrame:
+    """Every measured cell beside the paper's value on the same data set, and ours - paper."""
+    long = pd.DataFrame([{"dataset": r["dataset"], "loss": r["loss"], "method": r["method"], "column": paper_col,
+                          "ours": r[ours_col]}
+                         for _, r in measured.iterrows() for paper_col, ours_col in VS_PAPER_COLUMNS.items()])
+    return compare.beside_paper(long, lambda r, d: paper.table4_value(d, r["loss"], r["method"], r["column"]),
+                                same_dataset="paper, same data set", delta="ours - paper")
+
+
+def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets: Iterable[str] = (),
+             detection_losses: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every row of the paper's Table 4 with what a run measuring ``losses`` on ``datasets`` (and the
+    detection rows of ``detection_losses``, default ``losses``, on ``detection_datasets``) does with it."""
+    import numpy as np
+
+    losses, datasets, detection_datasets = list(losses), list(datasets), list(detection_datasets)
+    detection_losses = losses if detection_losses is None else list(detection_losses)
+    table = paper.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
+                                       sort=False).reset_index().rename(columns={"tuned": "paper tuned score",
+                                                                                  "ours": "paper ours score"})
+    table.columns.name = None
+    detection = table["task"] == "detection"
+    table["this notebook"] = np.select(
+        [detection & (not detection_datasets), detection & ~table["loss"].isin(detection_losses),
+         ~table["loss"].isin(losses), detection & table["dataset"].isin(detection_datasets), detection,
+         table["dataset"].isin(datasets)],
+        ["not measured in this run (detection = False)", "not measured in this run (detection_objectives)",
+         "not measured in this run (see `objectives`)", "measured above",
+         f"built; measured here on {', '.join(detection_datasets)}", "measured above"],
+        default=f"built; measured here on {', '.join(datasets)}")
+    return table
+
+
+def grid_note(ratios: pd.DataFrame, grid_size: int) -> str:
+    """One sentence: the GFLOPs ratio our grid predicts, and the grid size the paper's ratios imply."""
+    implied = ratios.loc[ratios["source"] == "paper", "GFLOPs tuned / ours"]
+    if implied.empty:
+        return f"Our grid has N = {grid_size} values, so the expected ratio is about {grid_size}."
+    return (f"Our grid has N = {grid_size} values, so the expected ratio is about {grid_size}. The paper's "
+            f"GFLOPs ratios ({implied.min():.1f} to {implied.max():.1f}) imply a grid of about "
+            f"{implied.round().min():.0f}-{implied.round().max():.0f} values (inferred; not published).")
+
+
+
+# Table 4's detection figure: a few test images with the boxes each detector finds.
+_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf"]
+
+
+def _drawn(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, classes: Sequence[str],
+           scores: torch.Tensor | None = None) -> torch.Tensor:
+    pixels = (image.clamp(0, 1) * 255).to(torch.uint8)
+    names = [classes[int(l) - 1] + ("" if scores is None else f" {float(s):.2f}")
+             for l, s in zip(labels, scores if scores is not None else labels)]
+    colours = [_COLOURS[(int(l) - 1) % len(_COLOURS)] for l in labels]
+    # Small images: thin boxes and no text in the picture (the class is the box colour; the title says it).
+    return draw_bounding_boxes(pixels, boxes, labels=names if image.shape[-1] >= 128 else None,
+                               colors=colours, width=1 if image.shape[-1] < 128 else 2)
+
+
+def boxes_grid(images: torch.Tensor, truth: Sequence[Mapping[str, torch.Tensor]],
+               found: Mapping[str, Sequence[Mapping[str, torch.Tensor]]], classes: Sequence[str],
+               min_score: float = 0.5) -> plt.Figure:
+    """One row per image: its objects, then each detector's boxes scoring at least ``min_score``
+    (``found``: column title -> one detection dict per image, boxes in the image's pixels)."""
+    columns = ["objects", *found]
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(2.3 * len(columns), 2.3 * len(images)),
+                             squeeze=False)
+    for i, image in enumerate(images):
+        panels = [(truth[i]["boxes"], truth[i]["labels"], None)]
+        for dets in found.values():
+            keep = dets[i]["scores"] >= min_score
+            panels.append((dets[i]["boxes"][keep], dets[i]["labels"][keep], dets[i]["scores"][keep]))
+        for ax, column, (boxes, labels, scores) in zip(axes[i], columns, panels):
+            ax.imshow(_drawn(image, boxes, labels, classes, scores).permute(1, 2, 0).numpy())
+            words = ", ".join(classes[int(l) - 1] for l in labels) or "nothing"
+            ax.set_title(f"{column}\n{words}" if i == 0 else words, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig

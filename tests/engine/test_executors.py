@@ -1,0 +1,198 @@
+"""Executors: a grid's runs trained serially or in worker processes, teachers first, each once; a failed
+run is reported while the others finish, and a re-run trains only what is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from greenkd_lib.engine.executors import (EXECUTORS, GridError, ProcessExecutor, RayExecutor, SerialExecutor,
+                                          check_workers, make_executor)
+from greenkd_lib.engine.executors.base import Grid, missing_runs, stages
+from greenkd_lib.paper.lab import Lab
+from greenkd_lib.runs.atomic import atomic_write_json
+from greenkd_lib.runs.locking import holding, owner_path
+
+from tests.helpers import datagen
+from greenkd_lib.engine.configs import run_label
+
+
+def _grid(lab: Lab, taus=(2.0, 8.0), seeds=(0, 1)):
+    return [lab.kd_config({"type": "fixed", "tau": t}, seed=s) for t in taus for s in seeds]
+
+
+def numbers(store, cfg) -> dict:
+    """What a run computed (its metrics without throughput, its loss per epoch, its threads)."""
+    run = store.run(cfg.to_dict())
+    result = run.result()
+    metrics = {k: v for k, v in result["metrics"].items() if k != "images_per_s"}
+    return {"metrics": metrics, "loss": run.history()["train_loss"].tolist(), "threads": result["torch_threads"]}
+
+
+# -- choosing an executor ------------------------------------------------------------------------
+def test_the_executors_are_registered_by_name():
+    assert set(EXECUTORS) == {"serial", "processes", "ray"}
+    assert isinstance(make_executor("serial"), SerialExecutor)
+    assert make_executor("processes", workers=3).workers == 3
+    assert isinstance(make_executor(None, workers=1), SerialExecutor)  # one at a time: nothing to spawn
+    assert isinstance(make_executor(None, workers=2), ProcessExecutor)
+    assert make_executor("ray", ray_address="auto").address == "auto"
+    mine = ProcessExecutor(2)
+    assert make_executor(mine) is mine
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"executor": "threads"}, "unknown executor 'threads'; use one of 'serial', 'processes', 'ray'"),
+    ({"executor": "serial", "workers": 2}, "serial executor trains one run at a time"),
+    ({"executor": "processes", "ray_address": "auto"}, "is for executor='ray'"),
+    ({"executor": "ray", "workers": 2}, "leave workers unset with executor='ray'"),
+    ({"executor": "ray", "ray_address": ""}, "ray_address must be a Ray address"),
+    ({"executor": ProcessExecutor(2), "workers": 2}, "give workers and ray_address to the executor you pass"),
+    ({"executor": "processes", "workers": 0}, "workers must be a whole number >= 1"),
+])
+def test_a_bad_executor_choice_is_refused_before_any_run(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_executor(**kwargs)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Lab("smoke", runs_root=tmp_path / "runs", **kwargs)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_workers_must_be_a_whole_number(bad):
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
+        check_workers(bad)
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1"):
+        Lab("smoke", workers=bad)
+
+
+def test_ray_retries_must_be_a_whole_number():
+    with pytest.raises(ValueError, match="retries must be a whole number >= 0"):
+        RayExecutor(retries=-1)
+
+
+def test_the_lab_names_its_executor(tmp_path):
+    assert Lab("smoke", runs_root=tmp_path, executor="serial").executor.name == "serial"
+    assert Lab("smoke", runs_root=tmp_path, workers=2).executor.name == "processes"
+    assert "executor=" in repr(Lab("smoke", runs_root=tmp_path, executor="serial"))
+
+
+# -- the order and the store -----------------------------------------------------------------------
+def test_teachers_come_first_and_a_run_asked_for_twice_is_planned_once(tmp_path):
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
+    grid = _grid(lab) + _grid(lab)[:1]
+    missing = missing_runs(grid, lab.store)
+    assert len(missing) == 4
+    ordered = stages(missing, lab.store)
+    assert [len(stage) for stage in ordered] == [1, 4]
+    assert ordered[0][0] == lab.teacher_config()
+
+
+def test_a_run_counts_as_running_while_its_lock_is_held_not_while_a_dead_owner_note_remains(tmp_path):
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
+    grid = Grid.of(lab.store, None, "cpu", False)
+    cfg = _grid(lab)[0]
+    run = lab.store.run(cfg.to_dict())
+    run.dir.mkdir(parents=True, exist_ok=True)
+    assert grid.running([cfg]) == []
+    with holding(run.lock(), "the test's run"):
+        assert grid.running([cfg]) == [cfg]
+    # What a SIGKILLed training leaves: its note, but no held lock (the system released it).
+    atomic_write_json(owner_path(run.lock_path), {"pid": 2**22 + 1, "host": "here", "since": "then"})
+    assert grid.running([cfg]) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_a_failed_run_is_reported_the_others_finish_and_a_rerun_trains_only_it(tmp_path):
+    """A grid over two data sets where one is not there yet: the digits runs finish; CIFAR-10's teacher
+    fails with the loader's message and its student is not tried; once the files exist, the same grid
+    trains only those two."""
+    lab = Lab("smoke", runs_root=tmp_path / "runs", data_root=tmp_path / "data", progress=False, executor="serial")
+    cifar = lab.across("cifar10")[0]
+    grid = _grid(lab, seeds=(0,)) + [cifar.kd_config({"type": "fixed", "tau": 4.0})]
+    report = lab.executor.run(grid, lab.store, data_root=lab.data_root, device="cpu", progress=False)
+    assert report.asked == 3 and report.stored == 0
+    assert len(report.trained) == 3  # the digits teacher and its two students
+    reasons = {failure.label: failure.reason for failure in report.failed}
+    assert len(reasons) == 2, reasons
+    assert "DatasetNotFoundError" in reasons[run_label(cifar.teacher_config())]
+    assert reasons[run_label(cifar.kd_config({"type": "fixed", "tau": 4.0}))].startswith("not trained: its teacher")
+    with pytest.raises(GridError, match=r"(?s)2 run\(s\) failed; the 3 trained now .*only the failed runs are trained again"):
+        report.raise_failures()
+
+    datagen.write_cifar10(tmp_path / "data")
+    again = lab.executor.run(grid, lab.store, data_root=lab.data_root, device="cpu", progress=False)
+    assert again.ok and again.stored == 2 and len(again.trained) == 2, again
+
+
+@pytest.mark.slow
+def test_two_workers_train_a_grid_teacher_first_with_the_serial_numbers(tmp_path):
+    serial = Lab("smoke", runs_root=tmp_path / "serial", progress=False, executor="serial", seeds=[0, 1])
+    report = serial.executor.run(_grid(serial, taus=(2.0,)), serial.store, device="cpu", progress=False)
+    assert report.ok and len(report.trained) == 3  # every student learns from the first seed's teacher
+
+    lab = Lab("smoke", runs_root=tmp_path / "processes", progress=False, executor="processes", workers=2, seeds=[0, 1])
+    report = lab.executor.run(_grid(lab), lab.store, device="cpu", progress=False)
+    assert report.ok and len(report.trained) == 5, report
+    assert report.trained[0] == run_label(lab.teacher_config())  # alone, before its students
+    for cfg in [lab.teacher_config(), *_grid(lab, taus=(2.0,))]:
+        ours = numbers(lab.store, cfg)
+        assert ours["threads"] == 1  # 2 cores shared by 2 workers
+        assert ours == numbers(serial.store, cfg), run_label(cfg)
+    assert lab.executor.run(_grid(lab), lab.store, progress=False).trained == []  # all stored: nothing again
+    grid = lab.kd_grid()  # the Lab reads the same runs back
+    assert len(grid) == 4 and set(grid["tau"]) == {2.0, 8.0}
+
+
+def _kill_a_training_after_one_finished(store, grid_configs, killed: list, stop: threading.Event) -> None:
+    """Wait until one run of the grid is stored and another is training, then SIGKILL its process."""
+    while not stop.is_set():
+        runs = [store.run(cfg.to_dict()) for cfg in grid_configs]
+        if any(run.result() is not None for run in runs):
+            for run in runs:
+                note = owner_path(run.lock_path)
+                if run.result() is None and note.exists():
+                    import json
+
+                    pid = json.loads(note.read_text())["pid"]
+                    if pid != os.getpid():
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(run.hash)
+                        return
+        time.sleep(0.05)
+
+
+def kill_during(executor, lab: Lab, configs) -> tuple:
+    """Run ``configs`` with ``executor`` while a thread kills one training's process; (report, killed)."""
+    killed: list[str] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_a_training_after_one_finished, args=(lab.store, configs, killed, stop))
+    killer.start()
+    try:
+        report = executor.run(configs, lab.store, device="cpu", progress=False)
+    finally:
+        stop.set()
+        killer.join()
+    return report, killed
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_finished_run_and_the_rerun_completes_the_grid(tmp_path):
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, executor="processes", workers=2,
+              seeds=[0, 1], epochs=2, max_batches=6)
+    lab.run(lab.teacher_config())
+    configs = _grid(lab)
+    report, killed = kill_during(lab.executor, lab, configs)
+    assert len(killed) == 1, "the test never saw a run finish while another trained"
+    failed = {failure.hash for failure in report.failed}
+    assert killed[0] in failed and all("worker process died" in f.reason for f in report.failed)
+    assert len(report.trained) + len(report.failed) == 4
+    for label in report.trained:  # every run that finished is stored
+        assert any(lab.store.run(c.to_dict()).result() is not None for c in configs if run_label(c) == label)
+    again = lab.executor.run(configs, lab.store, device="cpu", progress=False)
+    assert again.ok and again.stored == len(report.trained) and len(again.trained) == len(report.failed)

@@ -1,0 +1,71 @@
+"""Ours beside the paper and cost ratios, on fabricated rows (no training)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenkd_lib.paper import compare
+from greenkd_lib.data import published as paper
+
+
+def _rows():
+    return pd.DataFrame({"method": ["teacher", "kd-tuned", "ours", "kd-tuned", "ours"],
+                         "model": ["resnet18", "a", "a", "b", "b"],
+                         "co2_g": [2.0, 6.0, 2.0, 9.0, 3.0], "acc": [90.0, 80.0, 81.5, 70.0, 69.0]})
+
+
+def test_cost_ratios_per_group_skip_other_arms():
+    ratios = compare.cost_ratios(_rows(), ["model"], "kd-tuned", "ours", {"co2_g": "CO2 tuned / ours"},
+                                 score="acc", score_name="gap")
+    assert list(ratios.columns) == ["model", "gap", "CO2 tuned / ours"]
+    assert ratios["model"].tolist() == ["a", "b"]  # the teacher's group is not a pair
+    assert ratios["CO2 tuned / ours"].tolist() == [3.0, 3.0]
+    assert ratios["gap"].tolist() == pytest.approx([1.5, -1.0])
+
+
+def test_cost_ratios_need_both_arms():
+    rows = _rows().drop(index=4)
+    with pytest.raises(ValueError, match="b: need a row of each arm, 'kd-tuned' and 'ours'"):
+        compare.cost_ratios(rows, ["model"], "kd-tuned", "ours", {"co2_g": "r"})
+
+
+def test_relative_to_the_teacher_overall_and_per_group():
+    rows = _rows()
+    assert compare.relative_to(rows, "co2_g").tolist() == [1.0, 3.0, 1.0, 4.5, 1.5]
+    two = pd.concat([rows.assign(dataset="x"), rows.assign(dataset="y", co2_g=rows["co2_g"] * 2)],
+                    ignore_index=True)
+    assert compare.relative_to(two, "co2_g", by=["dataset"]).tolist() == [1.0, 3.0, 1.0, 4.5, 1.5] * 2
+    with pytest.raises(ValueError, match="no 'scratch' row"):
+        compare.relative_to(rows, "co2_g", reference="scratch")
+
+
+def test_beside_paper_columns_delta_and_not_published():
+    ours = pd.DataFrame({"dataset": ["cifar10", "cifar10", "digits"], "q": ["x", "y", "x"], "v": [1.0, 2.0, 3.0]})
+    published = {("x", "cifar10"): 0.25, ("x", "cifar100"): 0.123456}
+    side = compare.beside_paper(ours, lambda r, d: published.get((r["q"], d)), value="v", ours_label="ours",
+                                datasets={"cifar10": "C10", "cifar100": "C100"}, same_dataset="paper, same",
+                                delta="ours - paper", digits=2)
+    assert list(side.columns) == ["dataset", "q", "ours", "paper, C10", "paper, C100", "paper, same",
+                                  "ours - paper"]
+    assert side["paper, C10"].tolist() == [0.25, paper.NOT_PUBLISHED, 0.25]
+    assert side["paper, C100"].iloc[0] == 0.12  # rounded to digits
+    assert side["paper, same"].tolist() == [0.25, paper.NOT_PUBLISHED, paper.NOT_PUBLISHED]
+    assert side["ours - paper"].tolist() == [0.75, paper.NOT_PUBLISHED, "n/a: the paper has no digits value"]
+
+
+def test_paper_hkd_ratio_from_table4():
+    assert compare.paper_hkd_ratio("cifar10", "energy_kwh") == pytest.approx(3.99 / 0.21)
+    assert compare.paper_hkd_ratio("cifar10", "score_mean") == pytest.approx(91.67 - 91.78)  # a difference
+    assert compare.paper_hkd_ratio("digits", "co2_g") is None
+
+
+def test_inference_beside_the_papers_teacher():
+    inference = pd.DataFrame({"method": ["teacher", "ours"], "model": ["resnet18", "a"], "time_s": [0.3, 0.1],
+                              "co2_g": [1e-3, 4e-4]})
+    side = compare.inference_vs_paper(inference, "ours (digits)")
+    where = compare.INFERENCE_PAPER
+    assert list(side.columns) == ["method", "model", "time_s, ours (digits)", f"time_s, paper, {where}",
+                                  "co2_g, ours (digits)", f"co2_g, paper, {where}"]
+    assert side[f"time_s, paper, {where}"].tolist() == [paper.headline_value("teacher_inference_time", "cifar100"),
+                                                        paper.NOT_PUBLISHED]
+    assert not np.isnan(side["co2_g, ours (digits)"]).any()
