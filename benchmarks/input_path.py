@@ -1,6 +1,6 @@
 """Input-path throughput: the library's epochs against bare loops, on CUDA and CPU, in one run.
 
-On synthetic CIFAR-10 in the official pickle format (tests/datagen.py; 50,000 training images by
+On synthetic CIFAR-10 in the official pickle format (tests/helpers/datagen.py; 50,000 training images by
 default), paper profile (batch 128, ResNet18 teacher, MobileNetV2 student, stochastic tau), it
 prints images/s of:
 
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]  # the checkout: greenkd_lib and tests.helpers
 
 # Imported by the library's modules but never called on the timed path.
 _OPTIONAL = ("codecarbon", "psutil", "filelock", "pandas", "sklearn", "tqdm")
@@ -85,10 +85,11 @@ def _stand_in_for_missing() -> list[str]:
 
 STOOD_IN = _stand_in_for_missing()
 
-import datagen  # noqa: E402  (tests/datagen.py: numpy and pillow only)
+from tests.helpers import datagen  # noqa: E402  (numpy and pillow only)
 from greenkd_lib import models  # noqa: E402
 from greenkd_lib.engine import inputs as inputs_mod  # noqa: E402
 from greenkd_lib.engine import train as train_mod  # noqa: E402
+from greenkd_lib.engine.loops import train_epoch  # noqa: E402
 from greenkd_lib.engine.configs import student_config, teacher_config  # noqa: E402
 from greenkd_lib.data import cifar  # noqa: E402
 from greenkd_lib.data.bundle import TransformSubset  # noqa: E402
@@ -122,7 +123,7 @@ def _views(root: Path, n: int) -> TransformSubset:
 # ------------------------------------------------------------------ the library's epochs
 def library_epoch(cfg, dev: torch.device, view: TransformSubset, teacher, steps: int | None,
                   workers: int) -> Callable[[], int]:
-    """A closure timing one call of train.train_epoch (setup, with the split's copy to the device, outside)."""
+    """A closure timing one call of loops.train_epoch (setup, with the split's copy to the device, outside)."""
     layout = torch.channels_last
     student = models.build(cfg.model, 10, 32).to(dev, memory_format=layout)
     n_steps = math.ceil(len(view) / cfg.batch_size) if steps is None else steps
@@ -138,8 +139,9 @@ def library_epoch(cfg, dev: torch.device, view: TransformSubset, teacher, steps:
 
     def run(limit: int | None = None) -> int:
         with amp():
-            _, _, seen = train_mod.train_epoch(cfg, epoch[0], student, method, optimizer, scheduler, inputs, dev,
-                                               limit or n_steps, no_bar)
+            steps = limit or n_steps
+            _, _, seen = train_epoch(cfg, epoch[0], student, method, optimizer, scheduler,
+                                     lambda g: inputs.train(g, cfg.batch_size, steps), steps, no_bar)
         epoch[0] += 1
         _sync(dev)
         return seen

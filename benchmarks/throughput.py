@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from greenkd_lib import data, models
-from greenkd_lib.engine import inputs as inputs_mod, train as train_mod
+from greenkd_lib.engine import epochs as epochs_mod, inputs as inputs_mod, train as train_mod
+from greenkd_lib.engine.loops import train_epoch
 from greenkd_lib.devices import pick_device
 from greenkd_lib.carbon import Footprint
 from greenkd_lib.config.run import CarbonSettings
@@ -72,7 +73,7 @@ def bare_epoch(model, teacher, train_set, cfg, epoch, dev, policy, steps: int) -
 
 
 def library_epoch(model, teacher, bundle, cfg, epoch, dev, steps: int, progress: bool) -> int:
-    """train.train_epoch with the run's method (its temperature policy from ``cfg``) and input path."""
+    """loops.train_epoch with the run's method (its temperature policy from ``cfg``) and input path."""
     make_optimizer = train_mod.optimizer_factory(cfg, steps)
     method = get_method(cfg.method)(cfg, Setup(student=model, teacher=teacher, teacher_feature_dim=None,
                                                num_classes=bundle.num_classes, image_size=bundle.image_size,
@@ -82,8 +83,8 @@ def library_epoch(model, teacher, bundle, cfg, epoch, dev, steps: int, progress:
     inputs = inputs_mod.Inputs(bundle, dev, 0, method.needs_indices, torch.channels_last)
     bar = train_mod.progress_bar(cfg, steps, 0, enabled=progress)
     try:
-        _, _, seen = train_mod.train_epoch(cfg, epoch, model, method, optimizer, scheduler, inputs,
-                                           dev, steps, bar)
+        _, _, seen = train_epoch(cfg, epoch, model, method, optimizer, scheduler,
+                                 lambda g: inputs.train(g, cfg.batch_size, steps), steps, bar)
     finally:
         bar.close()
     _sync(dev)
@@ -118,16 +119,16 @@ def whole_run_seconds(cfg, store: RunStore, dev, tracker: bool) -> float:
     for path in run.dir.glob("**/*"):  # start from scratch every time
         if path.is_file():
             path.unlink()
-    original = train_mod.CarbonMeter
+    original = epochs_mod.CarbonMeter
     if not tracker:
-        train_mod.CarbonMeter = _NullMeter
+        epochs_mod.CarbonMeter = _NullMeter
     try:
         start = time.perf_counter()
         train_mod.train(cfg, run, store=store, device=dev, progress=False)
         _sync(dev)
         return time.perf_counter() - start
     finally:
-        train_mod.CarbonMeter = original
+        epochs_mod.CarbonMeter = original
 
 
 def main(argv: list[str] | None = None) -> int:

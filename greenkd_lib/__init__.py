@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it
 _API: dict[str, str] = {
-    "Lab": "paper.lab", "summarize": "paper.lab", "tune": "paper.lab",
+    "Lab": "paper.lab", "summarize": "paper.rows", "tune": "paper.rows",
     "get_profile": "config.profiles", "Profile": "config.profiles", "PROFILES": "config.profiles",
     "RunConfig": "config.run", "CarbonSettings": "config.run",
     "method_config": "engine.configs", "teacher_config": "engine.configs", "student_config": "engine.configs",
@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time each name is imp
     from .methods.base import DistillationMethod
     from .methods.kd import kd_loss
     from .methods.temperature import TUNED_GRID, FixedTemperature, StochasticTemperature, TemperaturePolicy
-    from .paper.lab import Lab, summarize, tune
+    from .paper.lab import Lab
+    from .paper.rows import summarize, tune
     from .runs.store import RunStore
 
 

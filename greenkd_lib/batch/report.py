@@ -9,6 +9,7 @@ gathers what it shows.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import re
@@ -22,7 +23,6 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from markupsafe import escape, Markup
 
-from .. import __version__
 from ..config.profiles import get_profile, Profile
 from ..paths import outputs_root
 from ..runs.atomic import atomic_write_bytes
@@ -380,8 +380,16 @@ def build_report(profile: str, output_root: str | Path | None = None) -> Path:
         run={k: v for k, v in summary.items() if k != "notebooks"},
         sections=_sections(root, summary),
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        version=__version__,
+        version=_version(),
     )
     path = root / "index.html"
     atomic_write_bytes(path, page.encode("utf-8"))
     return path
+
+
+def _version() -> str:
+    """The installed greenkd's version (the batch reads it from the package's metadata)."""
+    try:
+        return importlib.metadata.version("greenkd")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"

@@ -109,7 +109,7 @@ def repeated_inference(measure: Callable[[str], dict[str, Any]], models: "pd.Dat
     """
     import pandas as pd
 
-    from ..paper.compare import relative_to
+    from .ratios import relative_to
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")

@@ -55,10 +55,8 @@ def _items(ok: Callable[[Any], bool], *, empty: bool = False, increasing: bool =
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 
 
-def _kd_reductions() -> tuple[str, ...]:
-    from ..methods.kd import REDUCTIONS  # lazily: torch
-
-    return REDUCTIONS
+# The KL reductions of the KD term: Hinton's 'batchmean', and 'mean' as the authors computed it.
+KD_REDUCTIONS: tuple[str, ...] = ("batchmean", "mean")
 
 
 KNOB_RULES: dict[str, Rule] = {
@@ -88,7 +86,7 @@ PROFILE_RULES: dict[str, Rule] = {
     "tau_low": (_real(0, open_low=True), "a finite number > 0", "2"),
     "tau_high": (_real(0, open_low=True), "a finite number > 0", "20"),
     "alpha": (_real(0, 1), "a number in [0, 1] (the weight of the KD term)", "0.95"),
-    "kd_reduction": (lambda v: v in _kd_reductions(), "'batchmean' (Hinton) or 'mean' (the authors')",
+    "kd_reduction": (lambda v: v in KD_REDUCTIONS, "'batchmean' (Hinton) or 'mean' (the authors')",
                      "'batchmean'"),
     "batch_sizes": (_items(_int(1)), "a non-empty list of whole numbers >= 1", "[16, 32, 64]"),
     "teacher": (lambda v: isinstance(v, str), "a model name", "'resnet18'"),

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from .augment import BatchAugment
 from .splits import holdout, subsample
 
-if TYPE_CHECKING:
-    from .device import PixelForm
+
+
+@dataclass(frozen=True)
+class PixelForm:
+    """How a view's items are made from its uint8 pixels: ``size`` (resized to it when ``resize``),
+    ``augment`` (None: none), then scaled to [0, 1] and normalised with ``mean`` / ``std``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    size: int
+    resize: bool = False
+    augment: BatchAugment | None = None
 
 
 class TensorImages(Dataset):
@@ -42,7 +53,7 @@ class TransformSubset(Dataset):
     """
 
     def __init__(self, base: Dataset, indices: Sequence[int] | np.ndarray,
-                 transform: Callable[[Any], torch.Tensor] | None = None, form: "PixelForm | None" = None) -> None:
+                 transform: Callable[[Any], torch.Tensor] | None = None, form: PixelForm | None = None) -> None:
         self.base = base
         self.indices = [int(i) for i in indices]
         self.transform = transform
@@ -120,8 +131,8 @@ class DatasetBundle:
 
 def split_views(train_base: Dataset, test_base: Dataset, train_transform: Callable | None,
                 eval_transform: Callable | None, *, val_fraction: float, subset: int | None,
-                seed: int, train_form: "PixelForm | None" = None,
-                eval_form: "PixelForm | None" = None) -> tuple[TransformSubset, TransformSubset, TransformSubset]:
+                seed: int, train_form: PixelForm | None = None,
+                eval_form: PixelForm | None = None) -> tuple[TransformSubset, TransformSubset, TransformSubset]:
     """(train, val, test) views: val carved from ``train_base`` first, then each split cut to ``subset``.
 
     Carving before subsetting keeps the validation samples the same whatever ``subset`` is.

@@ -10,7 +10,6 @@ transform) batch for batch equal to the DataLoader's, shuffled in the same order
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,22 +17,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from .augment import AugmentParams, BatchAugment
-from .bundle import TensorImages, TransformSubset
+from .augment import AugmentParams
+from .bundle import PixelForm, TensorImages, TransformSubset
 
 __all__ = ["PixelForm", "DeviceSplit", "on_device", "shuffled"]
-
-
-@dataclass(frozen=True)
-class PixelForm:
-    """How a view's items are made from its uint8 pixels: ``size`` (resized to it when ``resize``),
-    ``augment`` (None: none), then scaled to [0, 1] and normalised with ``mean`` / ``std``."""
-
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    size: int
-    resize: bool = False
-    augment: BatchAugment | None = None
 
 
 def shuffled(n: int, generator: torch.Generator) -> torch.Tensor:

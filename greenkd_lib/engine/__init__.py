@@ -1,5 +1,6 @@
 """The engine wing: how a run is trained and read back. Configs built for a method
-(:mod:`.configs`), the training loops and the epochs' books (checkpoints, resume, carbon, FLOPs),
+(:mod:`.configs`), a training loop per task (:mod:`.loops`), the epochs' books (:mod:`.epochs`:
+checkpoints, resume, carbon, FLOPs) and the run's record (:mod:`.record`),
 where batches come from (:mod:`.inputs`), evaluation, training slots and executors, quantized
 models as derived runs, and :func:`~.train.get_or_run`, which trains a run once and then reads it.
 

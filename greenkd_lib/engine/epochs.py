@@ -1,8 +1,9 @@
 """The epochs of a training, for every loop (classification, data-free, detection): losses kept on the
 device, the carbon meter and energy tally, each epoch's cost and history row, checkpoints and resuming.
 
-A loop trains its batches its own way; what it records at each batch and epoch end is written here
-once, so that every run store entry (history, checkpoint, footprint, FLOPs) has the same meaning.
+A loop trains its batches its own way; what it measures at each batch and epoch end is measured here
+once, and written to the run's record (:mod:`.record`), so that every run store entry (history,
+checkpoint, footprint, FLOPs) has the same meaning.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..methods.kd import sum_terms
 from ..runs import Run
 from ..runs.recovery import best_weights_usable
 from .configs import run_label
+from .record import RunRecord, tau_columns
 from .tally import EnergyTally, lost_since
 
 __all__ = ["TrainingDivergedError", "SYNC_EVERY", "EpochLosses", "MeteredEpochs", "resume_state", "checkpoint_epoch",
@@ -75,21 +77,21 @@ class MeteredEpochs:
     final weights once every epoch is done.
     """
 
-    def __init__(self, cfg: RunConfig, run: Run, state: dict[str, Any], lost: Footprint | None, *,
+    def __init__(self, cfg: RunConfig, run: Run, record: RunRecord, lost: Footprint | None, *,
                  steps_per_epoch: int, progress: bool, student_flops: int, flops_per_sample: int,
                  eval_samples_per_epoch: int) -> None:
-        self.run, self.state = run, state
-        self.prior = state["footprint"]  # what earlier parts of an interrupted run cost
+        self.run, self.record = run, record
+        self.prior = record.footprint  # what earlier parts of an interrupted run cost
         self.student_flops, self.flops_per_sample = student_flops, flops_per_sample
         self.eval_samples_per_epoch = eval_samples_per_epoch
         self.carried = lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity)
         self.meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
-        self.bar = progress_bar(cfg, steps_per_epoch, state["epoch"], enabled=progress)
+        self.bar = progress_bar(cfg, steps_per_epoch, record.epoch, enabled=progress)
         self.tally: EnergyTally | None = None
 
     def __enter__(self) -> "MeteredEpochs":
         self.meter.start()
-        self.tally = EnergyTally(self.run.dir, self.meter, self.state["epoch"], carried=self.carried)
+        self.tally = EnergyTally(self.run.dir, self.meter, self.record.epoch, carried=self.carried)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -109,30 +111,15 @@ class MeteredEpochs:
         the student's passes (a synthesizer's generator and teacher passes); ``extra_columns``: a
         method's own history columns.
         """
-        loss_sum, term_sums, seen = totals
         reading = self.meter.read()
         footprint = self.prior + reading
-        state = self.state
-        state["samples_seen"] += seen
-        state["eval_samples"] += self.eval_samples_per_epoch
+        samples_seen, eval_samples = self.record.count(totals[2], self.eval_samples_per_epoch)
         # The evaluated model is the student: one forward per evaluated sample.
-        flops = training_flops(self.student_flops, state["samples_seen"], eval_samples=state["eval_samples"],
+        flops = training_flops(self.student_flops, samples_seen, eval_samples=eval_samples,
                                train_per_sample=self.flops_per_sample) + extra_flops
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
-            **{f"loss_{name}": total / max(seen, 1) for name, total in term_sums.items()},
-            "val_acc": val,
-            "test_acc": test,
-            "lr": lr,
-            **tau_columns(taus),
-            "wall_s": footprint.duration_s,
-            "energy_kwh": footprint.energy_kwh,
-            "co2_g": footprint.co2_g,
-            "flops": flops,
-            **(extra_columns or {}),
-        }
-        checkpoint_epoch(self.run, state, row, footprint, model, optimizer, scheduler, method)
+        row = self.record.row(epoch, totals, val=val, test=test, lr=lr, taus=taus, footprint=footprint, flops=flops,
+                              extra_columns=extra_columns)
+        checkpoint_epoch(self.run, self.record, row, footprint, model, optimizer, scheduler, method)
         self.tally.checkpointed(epoch + 1, reading)
         return row
 
@@ -143,11 +130,11 @@ class MeteredEpochs:
 
 
 def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: DistillationMethod
-                 ) -> tuple[dict[str, Any], Footprint | None]:
-    """A run's training state at its last usable checkpoint, loaded into ``model``, ``optimizer``,
-    ``scheduler``, ``method`` and the global RNGs (a fresh state if none), and the footprint of work
-    a killed process did after that checkpoint (added to the state's footprint; None if none)."""
-    state = _fresh_state(cfg)
+                 ) -> tuple[RunRecord, Footprint | None]:
+    """A run's record at its last usable checkpoint, with ``model``, ``optimizer``, ``scheduler``,
+    ``method`` and the global RNGs loaded from it (a fresh record if none), and the footprint of work
+    a killed process did after that checkpoint (added to the record's footprint; None if none)."""
+    record = RunRecord.fresh(cfg)
     ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
     if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
         shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
@@ -159,49 +146,26 @@ def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: 
         # Checkpoints from before methods were plug-ins hold the policy alone.
         method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
         _restore_rng(ckpt)
-        state = ckpt["state"]
-        state["footprint"] = Footprint.from_dict(state["footprint"])
-        run.write_history(state["history"])  # the checkpoint's history is the one that counts
+        record = RunRecord.restored(ckpt["state"])
+        run.write_history(record.history)  # the checkpoint's history is the one that counts
 
     # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
-    lost = lost_since(run.dir, state["epoch"])
+    lost = lost_since(run.dir, record.epoch)
     if lost is not None and not lost.is_empty:
-        state["footprint"] = state["footprint"] + lost
-        before = state.get("lost_partial_epochs")
-        state["lost_partial_epochs"] = (lost if before is None else Footprint.from_dict(before) + lost).to_dict()
-    return state, lost
+        record.add_lost(lost)
+    return record, lost
 
 
-def checkpoint_epoch(run: Run, state: dict[str, Any], row: dict[str, Any], footprint: Footprint, model, optimizer,
+def checkpoint_epoch(run: Run, record: RunRecord, row: dict[str, Any], footprint: Footprint, model, optimizer,
                      scheduler, method: DistillationMethod) -> None:
     """End an epoch: add its history ``row``, keep the best-validation weights, checkpoint everything."""
-    epoch = row["epoch"]
-    state["history"].append(row)
-    if row["val_acc"] > state["best_val_acc"]:
-        state.update(best_val_acc=row["val_acc"], best_epoch=epoch, test_at_best_val=row["test_acc"])
+    if record.add_epoch(row, footprint):
         run.save_weights(model.state_dict(), "best")
-    state.update(epoch=epoch, footprint=footprint)
-    run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, state), epoch)
-    run.write_history(state["history"])
+    run.save_checkpoint(_checkpoint(model, optimizer, scheduler, method, record.saved()), row["epoch"])
+    run.write_history(record.history)
 
 
-def tau_columns(taus: list[float]) -> dict[str, float | int]:
-    """An epoch's history columns for the taus it drew (NaN and 0 for a method without tau)."""
-    return {"tau_mean": float(np.mean(taus)) if taus else float("nan"),
-            "tau_min": float(np.min(taus)) if taus else float("nan"),
-            "tau_max": float(np.max(taus)) if taus else float("nan"),
-            "tau_distinct": len(set(np.round(taus, 6))) if taus else 0}
-
-
-def _fresh_state(cfg: RunConfig) -> dict[str, Any]:
-    intensity = cfg.carbon.carbon_intensity
-    return {"epoch": 0, "history": [], "best_val_acc": -1.0, "best_epoch": 0, "test_at_best_val": float("nan"),
-            "samples_seen": 0, "eval_samples": 0, "footprint": Footprint.zero(intensity)}
-
-
-def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, state: dict[str, Any]) -> dict[str, Any]:
-    saved = dict(state)
-    saved["footprint"] = state["footprint"].to_dict()
+def _checkpoint(model, optimizer, scheduler, method: DistillationMethod, saved: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),

@@ -28,7 +28,9 @@ from typing import Iterator
 import torch
 from filelock import FileLock, Timeout
 
-__all__ = ["SLOTS_ENV", "slot_count", "training_threads", "training_slot", "slot_device", "holders"]
+from ..devices import pick_device
+
+__all__ = ["SLOTS_ENV", "default_workers", "slot_count", "training_threads", "training_slot", "slot_device", "holders"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,22 @@ SLOTS_ENV = "GREENKD_TRAINING_SLOTS"
 _POLL_S = 0.5
 
 
+def default_workers(device: str | torch.device | None = None) -> int:
+    """Trainings at once on this machine: one per GPU where there are GPUs; on a CPU, 2 where it has
+    at least 2 cores (two single-threaded trainings side by side do more work per second than one on
+    both cores: benchmarks/kd_step.py), else 1."""
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        return torch.cuda.device_count() if dev.index is None else 1
+    if dev.type != "cpu":
+        return 1
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def slot_count(device: str | torch.device | None = None) -> int:
     """Trainings at once on this machine: ``$GREENKD_TRAINING_SLOTS``, else one per GPU and, on a
     CPU, 2 where there are at least 2 cores (two single-threaded trainings side by side do more
     work than one on both cores: benchmarks/kd_step.py), else 1."""
-    from .executors import default_workers
-
     text = os.environ.get(SLOTS_ENV)
     if text is None:
         return default_workers(device)
@@ -63,7 +75,6 @@ def training_threads(device: str | torch.device | None = None) -> int:
 def slot_device(device: str | torch.device | None, slot: int) -> str | torch.device | None:
     """The device a training in ``slot`` computes on: GPU number ``slot`` where ``device`` names no
     particular one of several GPUs, else ``device`` itself."""
-    from ..devices import pick_device
 
     dev = pick_device(device)
     if dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
@@ -82,7 +93,6 @@ def _folder(kind: str) -> Path:
 
 def holders(device: str | torch.device | None = None) -> list[int]:
     """Process ids of the trainings that hold this machine's slots now (this process excluded)."""
-    from ..devices import pick_device
 
     found = []
     for note in _folder(pick_device(device).type).glob("slot-*.pid"):
@@ -114,7 +124,6 @@ def training_slot(device: str | torch.device | None = None, what: str = "a train
     restored after.
     """
     from ..carbon import set_sibling_processes
-    from ..devices import pick_device
 
     kind = pick_device(device).type
     count = slot_count(device)

@@ -118,7 +118,7 @@ class DistillationMethod:
         expected = cls.resolve_params(cfg.method_params)
         if cfg.method_params != expected:
             raise ValueError(f"method_params of a {cls.name!r} run must be complete: {expected!r}, "
-                             f"got {cfg.method_params!r}; build configs with greenkd_lib.config.run.method_config")
+                             f"got {cfg.method_params!r}; build configs with greenkd_lib.engine.configs.method_config")
 
     @classmethod
     def label(cls, cfg: "RunConfig") -> str:

@@ -8,9 +8,11 @@ import numbers
 import torch
 import torch.nn.functional as F
 
+from ..config.profiles import KD_REDUCTIONS
+
 __all__ = ["kd_loss", "kd_terms", "soft_kl", "sum_terms", "REDUCTIONS"]
 
-REDUCTIONS: tuple[str, ...] = ("batchmean", "mean")
+REDUCTIONS: tuple[str, ...] = KD_REDUCTIONS  # the config checks a run's reduction against the same list
 
 
 def _check_tau(tau: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ..config.run import RunConfig
 from ..engine.configs import run_label
 from ..methods import equivalent_tau, gradient_sizes, policy_average, REDUCTIONS, StochasticTemperature
 from ..methods.temperature import policy_from_config
-from .lab import tune
+from .rows import tune
 
 __all__ = ["per_tau", "chosen_taus", "tau_sweep_table", "sweep_headline", "batch_size_table", "tuned_vs_ours",
            "tuned_vs_ours_table", "reduction_headline", "policy_variants", "policy_table", "policy_headline",

@@ -1,18 +1,23 @@
 """The ablation's figures (notebook 13): accuracy across tau under two KL reductions, the temperature
-policies, and the KD/CE gradient-size ratio across tau."""
+policies, and the KD/CE gradient-size ratio across tau; and the captions of every figure and table of
+notebook 13 (its tables come from :mod:`.ablation`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .ablation import per_tau
+from ..data import published
+from .ablation import other_reduction, per_tau
 from .display import arm_style
 
-__all__ = ["reduction_figure", "policy_figure", "gradient_figure"]
+__all__ = ["reduction_figure", "policy_figure", "gradient_figure", "where", "reduction_caption", "policy_caption",
+           "gradient_title", "gradient_caption", "reduction_table_caption", "policy_table_caption",
+           "gradient_sizes_caption", "gradient_policies_caption"]
 
 # The profile's reduction in blue, the contrast in orange: the two settings, not arms of an experiment.
 _REDUCTION_COLORS = ("tab:blue", "tab:orange")
@@ -90,3 +95,82 @@ def gradient_figure(sizes: pd.DataFrame, averaged: pd.DataFrame, reductions: Seq
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+# Every caption of notebook 13 names the lab's profile, data set and KL reduction (:func:`where`), the student
+# (the profile's first), and ends on the paper's values: there are none.
+def where(lab: Any) -> str:
+    """What titles and captions name: profile, data set and the profile's reduction (once, if the title has it)."""
+    mine = lab.profile.kd_reduction
+    return lab.title if f"'{mine}'" in lab.title else f"{lab.title}, KL '{mine}'"
+
+
+def _beyond(lab: Any) -> str:
+    return f"beyond the paper, paper values: {published.NOT_PUBLISHED} ({where(lab)})"
+
+
+def _reductions(lab: Any) -> str:
+    mine = lab.profile.kd_reduction
+    return f"KL reductions '{mine}' (the profile's) and '{other_reduction(mine)}'"
+
+
+def reduction_caption(lab: Any) -> str:
+    """The caption of :func:`reduction_figure`."""
+    mine = lab.profile.kd_reduction
+    return (f"{lab.profile.students[0]} test accuracy against tau (mean +- std over {len(lab.profile.seeds)} "
+            f"seed(s)) under the profile's KL reduction '{mine}' and under '{other_reduction(mine)}', with the "
+            f"stochastic method (lines) for each; {_beyond(lab)}")
+
+
+def reduction_table_caption(lab: Any) -> str:
+    """The caption of the reductions' table (``ablation.tuned_vs_ours_table``)."""
+    mine = lab.profile.kd_reduction
+    return (f"Tuned KD (tau chosen on validation) against ours under the KL reductions '{mine}' (the profile's) and "
+            f"'{other_reduction(mine)}': test accuracy (mean, std over seeds), ours minus tuned, the best and worst "
+            f"fixed tau, CO2 per seed; {_beyond(lab)}")
+
+
+def policy_caption(lab: Any) -> str:
+    """The caption of :func:`policy_figure`."""
+    return (f"{lab.profile.students[0]} test accuracy for five stochastic-tau policies (mean +- std over "
+            f"{len(lab.profile.seeds)} seed(s)) against tuned KD and the range of fixed-tau KD, KL reduction "
+            f"'{lab.profile.kd_reduction}'; {_beyond(lab)}")
+
+
+def policy_table_caption(lab: Any) -> str:
+    """The caption of ``ablation.policy_table``'s table."""
+    low, high = lab.profile.tau_low, lab.profile.tau_high
+    return (f"Stochastic-tau policies against the paper's (per batch, U{{{low:g}..{high:g}}}) and against tuned KD, "
+            f"per-seed differences averaged, with the taus the runs drew; KL reduction '{lab.profile.kd_reduction}'; "
+            f"{_beyond(lab)}")
+
+
+def gradient_title(lab: Any) -> str:
+    """The title of :func:`gradient_figure`."""
+    return (f"Size of the KD gradient against the CE gradient, alpha = {lab.profile.alpha:g}, shaded: tau "
+            f"{lab.profile.tau_low:g}..{lab.profile.tau_high:g} ({where(lab)})")
+
+
+def gradient_caption(lab: Any, batches: int) -> str:
+    """The caption of :func:`gradient_figure`, its norms averaged over ``batches`` training batches."""
+    low, high = lab.profile.tau_low, lab.profile.tau_high
+    return (f"KD/CE gradient-norm ratio against tau (parameters: solid, logits: dotted), averaged over {batches} "
+            f"real training batch(es), for {lab.profile.students[0]} at initialisation and after stochastic-KD "
+            f"training, {_reductions(lab)}; dashed: the mean over tau ~ U{{{low:g}..{high:g}}}; {_beyond(lab)}")
+
+
+def gradient_sizes_caption(lab: Any, batches: int) -> str:
+    """The caption of ``ablation.measure_gradients``' table."""
+    return (f"Norms of the KD and CE gradients per tau (logits and parameters, mean over {batches} real training "
+            f"batch(es)) and their ratios, for {lab.profile.students[0]} at initialisation and trained, "
+            f"{_reductions(lab)}; {_beyond(lab)}")
+
+
+def gradient_policies_caption(lab: Any) -> str:
+    """The caption of ``ablation.gradient_summary``'s table."""
+    return (f"KD/CE parameter-gradient ratio averaged over the taus each policy draws, its range over those taus "
+            f"and the fixed tau that gives the average, for {lab.profile.students[0]} at initialisation and trained, "
+            f"{_reductions(lab)}; {_beyond(lab)}")

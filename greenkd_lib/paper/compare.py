@@ -14,7 +14,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..data import published as paper
+from ..carbon.ratios import relative_to
+from ..data import published
 
 __all__ = ["PAPER_DATASETS", "INFERENCE_PAPER", "beside_paper", "cost_ratios", "relative_to", "paper_hkd_ratio",
            "inference_vs_paper"]
@@ -27,7 +28,7 @@ Lookup = Callable[[Mapping[str, Any], str], "float | None"]
 
 def _or_not_published(value: float | None, digits: int | None) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        return paper.NOT_PUBLISHED
+        return published.NOT_PUBLISHED
     return round(value, digits) if digits is not None else value
 
 
@@ -56,7 +57,7 @@ def beside_paper(ours: pd.DataFrame, lookup: Lookup, *, value: str = "ours", our
             # Say why a difference is missing: our data set is not the paper's, or the paper lacks the cell.
             out[delta] = [r[value] - v if v is not None else
                           f"n/a: the paper has no {r[dataset_column]} value" if r[dataset_column] not in PAPER_DATASETS
-                          else paper.NOT_PUBLISHED for r, v in zip(records, same)]
+                          else published.NOT_PUBLISHED for r, v in zip(records, same)]
     return out.rename(columns={value: ours_label}) if ours_label else out
 
 
@@ -87,28 +88,12 @@ def cost_ratios(rows: pd.DataFrame, by: Sequence[str], numerator: str, denominat
     return pd.DataFrame(out)
 
 
-def relative_to(rows: pd.DataFrame, column: str, reference: str = "teacher", by: Sequence[str] = (),
-                method: str = "method") -> pd.Series:
-    """Each row's ``column`` over the ``reference`` arm's (within its ``by`` group, e.g. its data set)."""
-    if not by:
-        ref = rows.loc[rows[method] == reference, column]
-        if ref.empty:
-            raise ValueError(f"no {reference!r} row to divide by; arms: {sorted(rows[method].unique())}")
-        return rows[column] / ref.iloc[0]
-    refs = rows[rows[method] == reference].drop_duplicates(list(by)).set_index(list(by))[column]
-    keys = pd.MultiIndex.from_frame(rows[list(by)]) if len(by) > 1 else pd.Index(rows[by[0]])
-    missing = set(keys) - set(refs.index)
-    if missing:
-        raise ValueError(f"no {reference!r} row for {sorted(missing)}")
-    return pd.Series(rows[column].to_numpy() / refs.reindex(keys).to_numpy(), index=rows.index, name=column)
-
-
 def paper_hkd_ratio(dataset: str, column: str) -> float | None:
     """The paper's Table 4 HKD tuned / ours ratio of ``column`` on ``dataset`` (None if unpublished).
 
     For ``score_mean`` it is the difference ours - tuned (points), as every score gap here.
     """
-    tuned, ours = (paper.table4_value(dataset, "HKD", m, column) for m in ("tuned", "ours"))
+    tuned, ours = (published.table4_value(dataset, "HKD", m, column) for m in ("tuned", "ours"))
     if tuned is None or ours is None:
         return None
     return ours - tuned if column == "score_mean" else tuned / ours
@@ -128,7 +113,7 @@ def inference_vs_paper(inference: pd.DataFrame, ours_label: str) -> pd.DataFrame
     out = inference[["method", "model"]].copy()
     for quantity, name in headline.items():
         side = beside_paper(inference[["method", "model", quantity]],
-                            lambda r, d: paper.headline_value(name, d) if r["method"] == "teacher" else None,
+                            lambda r, d: published.headline_value(name, d) if r["method"] == "teacher" else None,
                             value=quantity, datasets={"cifar100": INFERENCE_PAPER})
         out[f"{quantity}, {ours_label}"] = side[quantity]
         out[f"{quantity}, paper, {INFERENCE_PAPER}"] = side[f"paper, {INFERENCE_PAPER}"]

@@ -13,12 +13,15 @@ from typing import Any, Mapping, Sequence, TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..data import published
 from .display import arm_style, ARMS, short_name
 
 if TYPE_CHECKING:
     from .lab import Lab
 
-__all__ = ["seed_row", "curves", "final_points", "trained_models", "draw_curves", "draw_inference"]
+__all__ = ["seed_row", "curves", "final_points", "trained_models", "draw_curves", "draw_inference",
+           "curves_caption", "final_points_caption", "inference_caption", "inference_title",
+           "inference_figure_caption", "vs_paper_caption"]
 
 # Fig 1's line styles: the paper's teacher dotted, tuned KD dashed, ours solid.
 LINESTYLE = {"teacher": ":", "kd-tuned": "--", "ours": "-"}
@@ -98,3 +101,42 @@ def draw_inference(axes: Sequence[Any], inference: pd.DataFrame, colors: Mapping
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("(b) inference time")
     axes[1].set_title("(c) inference CO2")
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def curves_caption(lab: "Lab", seed: int) -> str:
+    """Fig 1a's caption: the curves and the grid tuned KD is charged for."""
+    return (f"Cumulative training CO2 (g, log scale) against test accuracy, one marker per epoch: teacher (dotted), "
+            f"students by tuned KD (dashed; the whole grid of {len(lab.profile.tau_grid)} trainings is charged) "
+            f"and by ours (solid) ({lab.title}, seed {seed})")
+
+
+def final_points_caption(title: str, seed: int) -> str:
+    """The caption of :func:`final_points`' table."""
+    return (f"Last point of each Fig 1a curve: test accuracy and cumulative training cost after the last epoch; "
+            f"paper values: {published.NOT_PUBLISHED} ({title}, seed {seed})")
+
+
+def inference_caption(inference: pd.DataFrame, repeats: int, title: str, seed: int) -> str:
+    """The caption of Fig 1b-c's table: the test images and the passes of ``inference``."""
+    return (f"One inference pass over the test set ({inference['images'].iloc[0]} images; median of {repeats} "
+            f"passes): time, energy, CO2 and their ratio to the teacher's ({title}, seed {seed})")
+
+
+def inference_title(repeats: int, title: str) -> str:
+    """Fig 1b-c's title (:func:`draw_inference`)."""
+    return f"Fig 1b-c: one pass over the test set, median of {repeats} ({title}; hatched: KD, solid: ours)"
+
+
+def inference_figure_caption(title: str, seed: int) -> str:
+    """Fig 1b-c's caption."""
+    return (f"Inference time and CO2 of one pass over the test set: teacher, and students by tuned KD (hatched) "
+            f"and by ours (solid) ({title}, seed {seed})")
+
+
+def vs_paper_caption(inference: pd.DataFrame, title: str) -> str:
+    """The caption of the inference cost beside the paper's Fig 1 caption."""
+    return (f"Inference cost, ours beside the paper's Fig 1 caption (the paper publishes only the teacher's) "
+            f"({title}, {inference['images'].iloc[0]} test images)")

@@ -14,7 +14,8 @@ import torch
 from matplotlib.patches import FancyBboxPatch
 
 __all__ = ["kd_diagrams", "TRAINABLE", "FROZEN", "PairBatch", "pair_batch", "check_taus", "shown_classes",
-           "quantities", "quantity_table", "loss_terms", "soft_outputs_figure"]
+           "quantities", "quantity_table", "loss_terms", "soft_outputs_figure", "diagrams_title",
+           "diagrams_caption", "values_caption", "soft_outputs_caption", "loss_terms_caption"]
 
 TRAINABLE = "#b7e4b0"  # green, as in the paper's figure
 FROZEN = "#f4b6b6"  # red
@@ -186,8 +187,9 @@ def loss_terms(a_s: torch.Tensor, a_m: torch.Tensor, y: torch.Tensor, temperatur
     return pd.DataFrame(rows)
 
 
+# -- figure: one input image and the soft outputs of teacher and student at two temperatures ---------
 
-# Fig 2 made concrete: one input image and the soft outputs of teacher and student at two temperatures.
+
 def soft_outputs_figure(image: np.ndarray, label: str, values: Mapping[str, torch.Tensor], shown: torch.Tensor,
                         names: Sequence[str], taus: Sequence[float]) -> plt.Figure:
     """The input image (H x W x 3, for display), then per tau the teacher's ``o_m`` (red) beside the student's ``o_s``
@@ -212,3 +214,35 @@ def soft_outputs_figure(image: np.ndarray, label: str, values: Mapping[str, torc
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def diagrams_title(title: str) -> str:
+    """The title of :func:`kd_diagrams` in a notebook: whose alpha it draws."""
+    return f"Fig 2: training the teacher (a) and the student by KD (b) (alpha from the {title})"
+
+
+def diagrams_caption(alpha: float, title: str) -> str:
+    """The caption of :func:`kd_diagrams`."""
+    return (f"Block diagrams of teacher training and KD student training, alpha = {alpha:g} ({title}; the "
+            "paper's figure has no numbers)")
+
+
+def values_caption(class_name: str, taus: Sequence[float], title: str) -> str:
+    """The caption of :func:`quantity_table` for one image of class ``class_name``."""
+    return (f"Fig 2 made concrete: logits and softmax outputs of the teacher and the student for one training image "
+            f"of class {class_name} at tau = {taus[0]:g} and {taus[1]:g} ({title})")
+
+
+def soft_outputs_caption(taus: Sequence[float], title: str) -> str:
+    """The caption of :func:`soft_outputs_figure`."""
+    return (f"Soft outputs o_m (teacher) and o_s (student) of one training image at tau = {taus[0]:g} and "
+            f"{taus[1]:g} ({title})")
+
+
+def loss_terms_caption(images: int, reduction: str, title: str) -> str:
+    """The caption of :func:`loss_terms` on a batch of ``images``."""
+    return (f"The two loss terms of Fig 2b on one batch of {images} training images, KL reduction '{reduction}' "
+            f"({title})")

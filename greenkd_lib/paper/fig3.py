@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..data import published
 from .display import arm_style
 
-__all__ = ["tau_sweep_figure", "batch_size_figure"]
+__all__ = ["tau_sweep_figure", "batch_size_figure", "tau_sweep_caption", "tau_sweep_table_caption",
+           "batch_sizes_table_caption", "batch_sizes_caption"]
 
 
 def tau_sweep_figure(per_tau: pd.DataFrame, ours: pd.DataFrame, chosen: pd.Series, low: float,
@@ -54,3 +58,31 @@ def batch_size_figure(by_batch: pd.DataFrame, tuned_acc: float, default_batch: i
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def tau_sweep_caption(lab: Any, student: str) -> str:
+    """Fig 3a's caption (:func:`tau_sweep_figure`)."""
+    return (f"{student} test accuracy (mean +- std over {len(lab.profile.seeds)} seed(s)) for each tau of the grid, "
+            f"the stochastic method as a band, and the tau chosen on validation; paper values: "
+            f"{published.NOT_PUBLISHED} ({lab.title})")
+
+
+def tau_sweep_table_caption(lab: Any, student: str) -> str:
+    """The caption of Fig 3a's table (``ablation.tau_sweep_table``)."""
+    return (f"{lab.profile.teacher} -> {student}: test accuracy per tau of the grid and for the stochastic method, "
+            f"mean and std over seeds; paper values (Tiny ImageNet): {published.NOT_PUBLISHED} ({lab.title})")
+
+
+def batch_sizes_table_caption(lab: Any, student: str) -> str:
+    """The caption of Fig 3b's table (``ablation.batch_size_table``)."""
+    return (f"Stochastic-tau {student} per training batch size: test accuracy (mean, std over seeds) and mean "
+            f"training cost; paper values (Tiny ImageNet): {published.NOT_PUBLISHED} ({lab.title})")
+
+
+def batch_sizes_caption(lab: Any, student: str) -> str:
+    """Fig 3b's caption (:func:`batch_size_figure`)."""
+    return (f"Stochastic-tau {student} test accuracy (mean +- std over {len(lab.profile.seeds)} seed(s)) per "
+            f"training batch size, tuned KD as reference; paper values: {published.NOT_PUBLISHED} ({lab.title})")

@@ -9,11 +9,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..data import published
 from ..engine.evaluate import Predictions
 from ..engine.explain import CAM_COLORMAP
 from .display import arm_style
 
-__all__ = ["COLORS", "shown_classes", "image_outputs", "outputs_figure", "gradcam_figure", "confusion_figure"]
+__all__ = ["COLORS", "shown_classes", "image_outputs", "outputs_figure", "gradcam_figure", "confusion_figure",
+           "outputs_table_caption", "outputs_title", "outputs_caption", "gradcam_title", "gradcam_caption",
+           "confusion_title", "confusion_caption", "accuracy_caption", "accuracy_note"]
 
 # The three models' colours, in Fig 4's order (the display vocabulary's arms).
 COLORS: tuple[str, ...] = tuple(arm_style(a)["color"] for a in ("teacher", "kd-tuned", "ours"))
@@ -159,3 +162,59 @@ def confusion_figure(matrices: Mapping[str, pd.DataFrame], title: str = "", cmap
         ax.tick_params(axis="x", labelrotation=90 if long_names else 0)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def outputs_table_caption(index: int, class_name: str, title: str) -> str:
+    """The caption of :func:`image_outputs` for test image ``index``."""
+    return (f"Fig 4a as numbers: logits and probabilities per class for test image #{index} (class {class_name}) "
+            f"({title}; paper values: {published.NOT_PUBLISHED})")
+
+
+def outputs_title(class_name: str, title: str) -> str:
+    """The title of :func:`outputs_figure`."""
+    return f"Fig 4a: outputs for one test image of class {class_name} ({title})"
+
+
+def outputs_caption(index: int, class_name: str, title: str) -> str:
+    """The caption of :func:`outputs_figure`."""
+    return (f"Logits and softmax probabilities of the teacher, the tuned-KD student and our student for test image "
+            f"#{index} (class {class_name}) ({title}; the paper's Fig 4a shows a CIFAR-10 bird)")
+
+
+def gradcam_title(title: str) -> str:
+    """The title of :func:`gradcam_figure`."""
+    return f"Fig 4b: Grad-CAM of the true class ({title})"
+
+
+def gradcam_caption(images: int, title: str) -> str:
+    """The caption of :func:`gradcam_figure` over ``images`` test images."""
+    return (f"Grad-CAM maps of the true class for {images} test images: teacher, tuned-KD student and our student "
+            f"({title}; the paper's Fig 4b uses CIFAR-10)")
+
+
+def confusion_title(images: int, title: str) -> str:
+    """The title of :func:`confusion_figure` over ``images`` test images."""
+    return f"Fig 4c: confusion matrices on the {images} test images ({title})"
+
+
+def confusion_caption(title: str) -> str:
+    """The caption of :func:`confusion_figure`."""
+    return (f"Confusion matrices of the teacher, the tuned-KD student and our student on the test split ({title}; "
+            "the paper's Fig 4c uses CIFAR-10)")
+
+
+def accuracy_caption(title: str) -> str:
+    """The caption of the three models' accuracies (``predictions.accuracy_table``)."""
+    return (f"Test accuracy of the three models of Fig 4 ({title}), beside the paper's CIFAR-10 accuracies "
+            f"(abstract; the paper's Fig 4 itself: {published.NOT_PUBLISHED})")
+
+
+def accuracy_note(summary: pd.DataFrame, dataset: str) -> str:
+    """One sentence under that table: ours minus tuned KD here, and in the paper's abstract (CIFAR-10)."""
+    gap = summary["test acc (%)"].iloc[2] - summary["test acc (%)"].iloc[1]
+    paper_gap = (published.headline_value("ours_accuracy", "cifar10")
+                 - published.headline_value("kd_accuracy", "cifar10"))
+    return f"Ours minus tuned KD: {gap:+.2f} points of test accuracy on {dataset} (paper, CIFAR-10: {paper_gap:+.2f})."

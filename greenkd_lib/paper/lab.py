@@ -13,23 +13,21 @@ import copy
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 import torch
 
 from .. import paths
-from ..carbon import PAPER_CARBON_INTENSITY, to_gflops_millions
+from ..carbon import PAPER_CARBON_INTENSITY
 from ..config.profiles import checked, get_profile, Profile
 from ..config.run import CarbonSettings, RunConfig
 from ..engine.configs import method_config, teacher_config
 from ..engine.executors import Executor, GridReport, make_executor
 from ..engine.train import get_or_run, load_model
-from ..methods import FixedTemperature, get_method, policy_from_config, StochasticTemperature
+from ..methods import FixedTemperature, get_method, StochasticTemperature
 from ..runs import RunStore
+from .rows import row, tune
 
-__all__ = ["Lab", "summarize", "caption_scope", "COST_COLUMNS"]
-
-COST_COLUMNS = ["energy_kwh", "co2_g", "wall_s", "pflops", "gflops_millions"]
+__all__ = ["Lab"]
 
 
 class Lab:
@@ -175,7 +173,7 @@ class Lab:
         rows = []
         for cfg, extra in configs:
             result = self.run(cfg)
-            rows.append(_row(cfg, result, self.store.run(cfg.to_dict()).hash, extra))
+            rows.append(row(cfg, result, self.store.run(cfg.to_dict()).hash, extra))
         return pd.DataFrame(rows)
 
     # -- the experiments -----------------------------------------------------------------------
@@ -299,7 +297,7 @@ class Lab:
 
         # Every run of a lab shares its data knobs with the teacher's config: one split for all.
         if self.is_detection:
-            from ..engine.train_detection import data_for
+            from ..engine.loops.detection import data_for
 
             return data_for(self.teacher_config(), self.data_root)
         return load_for(self.teacher_config(), self.data_root)
@@ -347,81 +345,3 @@ def _kd_methods() -> list[str]:
     from ..methods import method_names
 
     return [m for m in method_names() if get_method(m).uses_temperature]
-
-
-def _row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str, Any]) -> dict[str, Any]:
-    fp, metrics = result["footprint"], result["metrics"]
-    energy, co2 = fp.get("energy_kwh"), fp.get("co2_g")
-    return {
-        "method": extra.get("method"),  # the arm: teacher, scratch, kd (fixed tau), kd-tuned, ours
-        "objective": cfg.method,  # the registered distillation method: ce, kd, cmc, dml
-        "dataset": cfg.dataset,
-        "profile": cfg.profile,
-        # DML learns from a peer, not a pre-trained teacher: the peer takes the teacher's column.
-        "teacher": cfg.teacher.model if cfg.teacher else (cfg.method_params or {}).get("peer"),
-        "student": cfg.model,
-        "seed": cfg.seed,
-        "tau": extra.get("tau", np.nan),
-        "temperature": policy_from_config(cfg.temperature).label() if cfg.temperature else "",
-        "batch_size": cfg.batch_size,
-        "test_acc": metrics["test_acc"],
-        "best_test_acc": metrics["best_test_acc"],
-        "best_val_acc": metrics["best_val_acc"],
-        "energy_kwh": np.nan if energy is None else energy,
-        "co2_g": np.nan if co2 is None else co2,
-        "wall_s": fp["duration_s"],
-        "pflops": result["flops"]["pflops"],
-        "gflops_millions": to_gflops_millions(result["flops"]["total"]),
-        "trainings": 1,
-        "mode": fp.get("mode"),
-        "carbon_intensity": fp.get("carbon_intensity"),
-        # The machine's load beside the run (energy is the run's own process's either way).
-        "machine_load": fp.get("machine_load"),
-        "other_load": fp.get("other_load"),
-        "sibling_load": fp.get("sibling_load"),
-        "disturbed": fp.get("disturbed"),
-        "hash": run_hash,
-    }
-
-
-def tune(grid_rows: pd.DataFrame) -> pd.DataFrame:
-    """Per seed, keep the tau with the best validation accuracy and charge the sum of the grid's costs."""
-    out = []
-    by = ["objective", "seed"] if "objective" in grid_rows else ["seed"]
-    for _, group in grid_rows.groupby(by, sort=True):
-        best = group.loc[group["best_val_acc"].idxmax()].copy()
-        for col in COST_COLUMNS:
-            best[col] = group[col].sum(min_count=len(group))  # NaN if any part is unavailable
-        for col in ("machine_load", "other_load", "sibling_load"):
-            if col in group:  # duration-weighted, like a resumed run's parts
-                loads = pd.to_numeric(group[col], errors="coerce")
-                known = loads.notna() & (group["wall_s"] > 0)
-                best[col] = (float((loads[known] * group["wall_s"][known]).sum() / group["wall_s"][known].sum())
-                             if known.any() else np.nan)
-        if "disturbed" in group:
-            best["disturbed"] = bool(group["disturbed"].fillna(False).astype(bool).any())
-        best["trainings"] = len(group)
-        best["method"] = "kd-tuned"
-        best["temperature"] = f"tuned tau={best['tau']:g} (grid of {len(group)})"
-        out.append(best)
-    return pd.DataFrame(out).reset_index(drop=True)
-
-
-def caption_scope(labs: Iterable[Lab]) -> str:
-    """What a caption over several labs names: their data sets, the profile and the KL reduction."""
-    labs = list(labs)
-    return f"{', '.join(l.dataset for l in labs)}, {labs[0].profile.name} profile, KL '{labs[0].profile.kd_reduction}'"
-
-
-def summarize(rows: pd.DataFrame, by: Iterable[str] = ("method", "teacher", "student"),
-              metric: str = "test_acc") -> pd.DataFrame:
-    """Mean and std over seeds of the accuracy, mean of each cost, per group."""
-    by = [c for c in by if c in rows.columns]
-    grouped = rows.groupby(by, sort=False, dropna=False)
-    out = grouped[metric].agg(["mean", "std", "count"]).rename(
-        columns={"mean": f"{metric}_mean", "std": f"{metric}_std", "count": "seeds"})
-    out["best_test_acc_mean"] = grouped["best_test_acc"].mean()
-    for col in COST_COLUMNS:
-        out[col] = grouped[col].mean()
-    out["mode"] = grouped["mode"].first()
-    return out.reset_index()

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..data import published as paper
+from ..data import published
 from ..engine.evaluate import classification_metrics, METRICS, per_class_report, predict, Predictions
 from .display import arm_name
 
@@ -25,7 +25,7 @@ __all__ = ["SPLITS", "compared_runs", "run_predictions", "predictions_path", "me
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-# What the paper's abstract calls each arm's accuracy (``paper.headline_value`` quantities).
+# What the paper's abstract calls each arm's accuracy (``published.headline_value`` quantities).
 _HEADLINE_ACCURACY = {"teacher": "teacher_accuracy", "kd-tuned": "kd_accuracy", "ours": "ours_accuracy"}
 
 # One data bundle per Lab: building a split reads the data set, which on CIFAR takes seconds.
@@ -141,13 +141,13 @@ def metric_differences(summary: pd.DataFrame) -> pd.DataFrame:
 def table5(per_run: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Table 5 for one seed: the rows of :func:`metrics_table`, with the paper's CIFAR-10
     accuracies (abstract, Table 4) beside them; its Table 5 metrics are not published here."""
-    published = {"teacher": paper.headline_value("teacher_accuracy", "cifar10"),
-                 "kd-tuned": paper.table4_value("cifar10", "HKD", "tuned", "score_mean"),
-                 "ours": paper.table4_value("cifar10", "HKD", "ours", "score_mean")}
+    accuracy = {"teacher": published.headline_value("teacher_accuracy", "cifar10"),
+                "kd-tuned": published.table4_value("cifar10", "HKD", "tuned", "score_mean"),
+                "ours": published.table4_value("cifar10", "HKD", "ours", "score_mean")}
     table = per_run[per_run["seed"] == seed].drop(columns=["hash", "run test_acc"]).reset_index(drop=True)
     table["paper accuracy, CIFAR-10 (abstract, Table 4)"] = [
-        paper.NOT_PUBLISHED if published.get(m) is None else published[m] for m in table["method"]]
-    table["paper Table 5 metrics, CIFAR-10"] = paper.NOT_PUBLISHED
+        published.NOT_PUBLISHED if accuracy.get(m) is None else accuracy[m] for m in table["method"]]
+    table["paper Table 5 metrics, CIFAR-10"] = published.NOT_PUBLISHED
     return table
 
 
@@ -178,14 +178,14 @@ def accuracy_table(lab: Any, runs: pd.DataFrame, target: int, split: str = "test
     rows = []
     for _, r in runs.iterrows():
         pred = run_predictions(lab, r["hash"], split, device)
-        published = paper.headline_value(_HEADLINE_ACCURACY[r["method"]], "cifar10")
+        theirs = published.headline_value(_HEADLINE_ACCURACY[r["method"]], "cifar10")
         rows.append({
             "model": model_label(r), "run": r["hash"], f"{split} acc (%)": pred.accuracy,
             "best test acc (%)": r["best_test_acc"],
             f"recall of class {classes[target]} (%)":
                 100 * per_class_report(pred, classes).loc[classes[target], "recall"],
-            "paper, CIFAR-10 (abstract) (%)": paper.NOT_PUBLISHED if published is None else f"{published:.2f}",
-            "ours vs paper": (paper.compare(r["best_test_acc"], published) if lab.dataset == "cifar10"
+            "paper, CIFAR-10 (abstract) (%)": published.NOT_PUBLISHED if theirs is None else f"{theirs:.2f}",
+            "ours vs paper": (published.compare(r["best_test_acc"], theirs) if lab.dataset == "cifar10"
                               else f"not compared ({lab.dataset} is not CIFAR-10)"),
         })
     return pd.DataFrame(rows)

@@ -18,7 +18,8 @@ import pandas as pd
 from .. import paths
 from ..config.profiles import get_profile, Profile, scaled_milestones
 
-__all__ = ["RULE", "STUDY_CSV", "schedule_profile", "run_study", "judge", "shortest_passing", "load_study"]
+__all__ = ["RULE", "STUDY_CSV", "schedule_profile", "run_study", "judge", "shortest_passing", "load_study",
+           "rule_caption"]
 
 RULE = {"factor": 4, "tolerance": 2.0, "max_std": 1.5}
 """The rule's constants, fixed before the study was run."""
@@ -101,3 +102,15 @@ def load_study(path: str | Path | None = None) -> pd.DataFrame:
         raise FileNotFoundError(f"the quick-profile schedule study {path} is missing; regenerate it with "
                                 "`.venv/bin/python benchmarks/quick_schedule.py` (35 minutes on 2 cores)")
     return pd.read_csv(path)
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def rule_caption(study: pd.DataFrame, title: str) -> str:
+    """The caption of the rule's table (``story_schedule_rule``): the study's seeds and KL reduction, and
+    ``title``, the lab of the notebook that shows it."""
+    seeds = ", ".join(map(str, sorted(study["seed"].unique())))
+    return (f"The convergence rule that chose the quick profile's schedule: mean test accuracy (%) over seeds "
+            f"{seeds} at E epochs and at 4E, the gap, the seed std at E, and whether each model passes (digits, "
+            f"quick profile, KL '{study['kd_reduction'].iloc[0]}'; this notebook: {title})")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .display import ARMS, short_name, student_colors
 
-__all__ = ["BILL_PANELS", "bar_style", "draw_bill"]
+__all__ = ["BILL_PANELS", "bar_style", "draw_bill", "bill_figure", "bill_figure_caption"]
 
 BILL_PANELS = [("test_acc_mean", "test accuracy (%)"), ("energy_kwh", "training energy (kWh)"),
                ("co2_g", "training CO2 (g)"), ("gflops_millions", "training GFLOPs (M) = 10^15 FLOPs")]
@@ -42,3 +43,22 @@ def draw_bill(axes: Sequence[Any], bill: pd.DataFrame, students: Sequence[str]) 
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylim(0, 100)
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def bill_figure(bill: pd.DataFrame, students: Sequence[str], title: str) -> plt.Figure:
+    """The bill as a 2 x 2 grid of panels (:func:`draw_bill`), titled with ``title`` (the lab's)."""
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    draw_bill(axes.flat, bill, students)
+    fig.suptitle(f"The carbon bill: teacher, student alone, tuned KD (hatched, whole grid) and ours (solid) ({title})")
+    fig.tight_layout()
+    return fig
+
+
+def bill_figure_caption(lab: Any) -> str:
+    """The caption of :func:`bill_figure`: the grid size and the lab's title."""
+    return (f"Test accuracy and training energy, CO2 and GFLOPs (M) of the teacher, the student alone, tuned KD "
+            f"(hatched; {len(lab.profile.tau_grid)} trainings) and ours (solid; one training), mean over seeds "
+            f"({lab.title})")

@@ -16,10 +16,12 @@ import pandas as pd
 from ..data import published as paper
 from . import compare
 from .display import arm_name, ARMS
-from .lab import Lab, summarize
+from .lab import Lab
+from .rows import summarize
 
-__all__ = ["TABLE1_COLUMNS", "BILL_COLUMNS", "QUANTITIES", "runs", "chosen_taus", "table1", "published",
-           "vs_paper", "ratios", "carbon_bill", "story_ratios", "grid_costs", "draw_table1"]
+__all__ = ["TABLE1_COLUMNS", "BILL_COLUMNS", "QUANTITIES", "runs", "chosen_taus", "table1", "published", "vs_paper",
+           "ratios", "carbon_bill", "story_ratios", "grid_costs", "draw_table1", "caption", "figure_caption",
+           "vs_paper_caption", "bill_caption", "story_ratios_caption"]
 
 TABLE1_COLUMNS = ["dataset", "method", "row", "model", "temperature", "trainings", "seeds", "test_acc_mean",
                   "test_acc_std", "best_test_acc_mean", "best_test_acc_std", "gflops_millions", "energy_kwh", "co2_g",
@@ -205,3 +207,42 @@ def draw_table1(axes: Any, table: pd.DataFrame, titles: Sequence[str]) -> None:
             ax.tick_params(axis="x", labelsize=8)
         ax_co2.set_title(f"CO2 ({t['mode'].iloc[0]}) and accuracy ({title})", fontsize=10)
         ax_flops.set_title(f"FLOPs, counted ({title})", fontsize=10)
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def caption(lab: Lab, student: str, scope: str) -> str:
+    """Table 1's caption: the models, the grid and what it charges, the seeds and how CO2 is counted."""
+    grid, seeds = len(lab.profile.tau_grid), len(lab.profile.seeds)
+    charged = (f"CO2 at {lab.carbon.carbon_intensity:g} g/kWh" if lab.carbon.carbon_intensity is not None
+               else f"CO2 from codecarbon's grid data for {lab.carbon.country}")
+    return (f"Table 1 ({scope}): teacher {lab.profile.teacher} and student {student} trained alone, the student by "
+            f"KD with tau tuned over a grid of {grid} (cost = all {grid} trainings) and by ours (one training, a "
+            f"random tau per batch); mean and std over {seeds} seed(s). test_acc: at the best-validation epoch; "
+            f"best_test_acc: best over epochs (the paper's convention); gflops_millions: 10^15 FLOPs; {charged}")
+
+
+def figure_caption(scope: str) -> str:
+    """The caption of Table 1's bars (:func:`draw_table1`)."""
+    return (f"Training CO2 (left; annotated with the test accuracy, mean ± std over seeds) and training FLOPs "
+            f"(right) of each Table 1 row, relative to the teacher's ({scope})")
+
+
+def vs_paper_caption(scope: str) -> str:
+    """The caption of :func:`vs_paper`'s table."""
+    return (f"Table 1 quantities beside the paper's published values ({scope}; paper: abstract and Table 4 HKD "
+            "rows, each column labelled with its data set)")
+
+
+def bill_caption(lab: Lab) -> str:
+    """The caption of the story's :func:`carbon_bill`."""
+    return (f"The carbon bill of KD: teacher {lab.profile.teacher}, student alone, tuned KD (whole grid of "
+            f"{len(lab.profile.tau_grid)} tau) and ours; mean over {len(lab.profile.seeds)} seed(s) ({lab.title})")
+
+
+def story_ratios_caption(lab: Lab) -> str:
+    """The caption of :func:`story_ratios`' table."""
+    return (f"Cost ratios and accuracy difference, ours beside the paper's (ResNet18 -> MobileNetV2; CO2 ratio "
+            f"from the abstract, the others computed from Table 4 HKD rows); grid of {len(lab.profile.tau_grid)} "
+            f"tau here, about 20 in the paper ({lab.title})")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 
+from ..data import published
 from ..data.bundle import DatasetBundle
 
-__all__ = ["examples_figure"]
+__all__ = ["examples_figure", "caption", "examples_title", "examples_caption"]
 
 
 def examples_figure(bundles: Mapping[str, DatasetBundle], per_dataset: int = 10) -> plt.Figure:
@@ -31,3 +33,25 @@ def examples_figure(bundles: Mapping[str, DatasetBundle], per_dataset: int = 10)
             ax.set_title(bundle.classes[label][:12], fontsize=8)
         row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=10)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def caption(lab: Any) -> str:
+    """Table 2's caption: the profile whose loaders deliver the data sets, beside their documented sizes."""
+    return (f"Table 2: the data sets as the loaders deliver them under the {lab.profile.name} profile (the runs of "
+            f"this series: {lab.title}), beside each data set's documented official sizes (data.DOCUMENTED_SIZES); "
+            f"the paper's Table 2 values: {published.NOT_PUBLISHED}")
+
+
+def examples_title(lab: Any) -> str:
+    """The title of :func:`examples_figure`."""
+    return (f"Table 2: one test image per class, as the models see them ({lab.profile.name} profile; the runs of "
+            f"this series: {lab.title})")
+
+
+def examples_caption(found: Iterable[str], lab: Any) -> str:
+    """The caption of :func:`examples_figure` over the data sets ``found``."""
+    return (f"One test image per class of each data set found ({', '.join(found)}), at the image size of the "
+            f"{lab.profile.name} profile (the runs of this series: {lab.title})")

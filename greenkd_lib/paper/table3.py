@@ -11,11 +11,12 @@ import pandas as pd
 import torch
 from matplotlib.ticker import FuncFormatter
 
+from ..data import published
 from ..models import build, canonical_name, MIN_IMAGE_SIZE, MODELS
 from ..models.measure import count_parameters, forward_flops, latency_ms, model_size_bytes
 
-__all__ = ["ROLES", "architecture_names", "table_sizes", "measure_architectures", "latency_column",
-           "beside_paper", "architectures_figure"]
+__all__ = ["ROLES", "architecture_names", "table_sizes", "measure_architectures", "latency_column", "beside_paper",
+           "architectures_figure", "caption", "figure_title", "figure_caption"]
 
 # What each architecture does in the paper (PAPER.md); VGG16 there is the SSD300 detector's backbone.
 ROLES: dict[str, str] = {
@@ -76,16 +77,14 @@ def measure_architectures(architectures: Iterable[str], num_classes: int, sizes:
 def beside_paper(measured: pd.DataFrame, teacher: str, num_classes: int, latency_size: int) -> pd.DataFrame:
     """Table 3: ``measured`` with the paper's one published cell (ResNet18's parameters, Fig 1 caption) and, when
     ``teacher`` is a row, how many times fewer parameters and FLOPs, and how much faster, each model is."""
-    from ..data import published as paper
-
-    paper_params = paper.headline_value("teacher_parameters", "any")  # millions, Fig 1 caption (ResNet18)
+    paper_params = published.headline_value("teacher_parameters", "any")  # millions, Fig 1 caption (ResNet18)
 
     def paper_cell(row: pd.Series) -> str:
         if row["model"] != "resnet18" or paper_params is None:
-            return paper.NOT_PUBLISHED
+            return published.NOT_PUBLISHED
         if num_classes != 100:  # the paper counts for CIFAR-100
             return f"{paper_params:g} for 100 classes (this table: {num_classes})"
-        return paper.compare(row["params (M)"], paper_params)
+        return published.compare(row["params (M)"], paper_params)
 
     table = measured.copy()
     table.insert(3, "params (M): ours (paper, Fig 1 caption)", table.apply(paper_cell, axis=1))
@@ -99,8 +98,9 @@ def beside_paper(measured: pd.DataFrame, teacher: str, num_classes: int, latency
     return table
 
 
+# -- figure: parameters, FLOPs per image and latency of each architecture, as horizontal bars ----------
 
-# Table 3's figure: parameters, FLOPs per image and latency of each architecture, as horizontal bars.
+
 def architectures_figure(measured: pd.DataFrame, sizes: Sequence[int], teacher: str, students: Sequence[str],
                          num_classes: int, latency_label: str) -> plt.Figure:
     """Three panels sharing one row per model (fewest parameters at the bottom): parameters, forward MFLOPs per
@@ -128,3 +128,24 @@ def architectures_figure(measured: pd.DataFrame, sizes: Sequence[int], teacher: 
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def caption(num_classes: int, device: torch.device, title: str) -> str:
+    """Table 3's caption (:func:`beside_paper`): the classes, the device of the latency, the lab's title."""
+    return (f"Table 3: the architectures for {num_classes} classes: parameters, forward FLOPs per image, size on "
+            f"disk and latency on {device.type} (models built for {title}; paper values: only ResNet18's "
+            f"parameters are published, the rest {published.NOT_PUBLISHED})")
+
+
+def figure_title(title: str) -> str:
+    """The title of :func:`architectures_figure`."""
+    return f"Table 3: the architectures (red: teacher, green: students; built for {title})"
+
+
+def figure_caption(num_classes: int, device: torch.device, title: str) -> str:
+    """The caption of :func:`architectures_figure`."""
+    return (f"Parameters, forward FLOPs per image and latency of each architecture ({num_classes} classes; "
+            f"latency on {device.type}; {title})")

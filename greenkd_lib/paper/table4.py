@@ -14,15 +14,19 @@ import pandas as pd
 import torch
 from torchvision.utils import draw_bounding_boxes
 
-from ..data import published as paper
+from ..data import published
 from ..methods import get_method
 from . import compare
-from .lab import Lab, summarize
+from .display import objective_name
+from .lab import Lab
+from .rows import summarize
 
 __all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "cost_ratios", "objective_seeds",
            "detection_objectives", "settings", "measure_all", "stack", "detection_pair", "detection_examples",
-           "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note",
-           "plot_cost_ratios", "boxes_grid"]
+           "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note", "plot_cost_ratios",
+           "boxes_grid", "detection_settings_caption", "measured_caption", "paper_rows_caption",
+           "cost_ratios_caption", "cost_ratios_figure", "cost_ratios_figure_caption", "boxes_caption",
+           "cost_per_objective_caption", "vs_paper_caption"]
 
 TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
                   "energy_kwh", "co2_g"]
@@ -177,11 +181,11 @@ def detection_examples(lab: Lab, n: int = 4, seed: int | None = None):
 def ratios_beside_paper(measured: pd.DataFrame, grid_size: int, source: str) -> pd.DataFrame:
     """:func:`cost_ratios` of our rows (labelled ``source``) above the paper's rows of the same
     losses and tasks, with the grid size behind each (the paper's is not published)."""
-    published = paper.table4().query("task in @tasks and loss in @losses",
-                                     local_dict={"losses": list(measured["loss"].unique()),
-                                                 "tasks": list(measured["task"].unique())})
-    ratios = pd.concat([cost_ratios(measured, source), cost_ratios(published, "paper")], ignore_index=True)
-    ratios["grid values"] = [grid_size if s == source else paper.NOT_PUBLISHED for s in ratios["source"]]
+    theirs = published.table4().query("task in @tasks and loss in @losses",
+                                  local_dict={"losses": list(measured["loss"].unique()),
+                                              "tasks": list(measured["task"].unique())})
+    ratios = pd.concat([cost_ratios(measured, source), cost_ratios(theirs, "paper")], ignore_index=True)
+    ratios["grid values"] = [grid_size if s == source else published.NOT_PUBLISHED for s in ratios["source"]]
     return ratios
 
 
@@ -192,11 +196,11 @@ def cost_per_objective(measured: pd.DataFrame) -> pd.DataFrame:
     hkd = ours[ours["loss"] == "HKD"].set_index("dataset")["gflops_millions"]
     ours["GFLOPs / HKD's"] = ours["gflops_millions"] / ours["dataset"].map(hkd)
 
-    def published(row: dict[str, Any], dataset: str) -> float | None:
-        this, base = (paper.table4_value(dataset, loss, "ours", "gflops_millions") for loss in (row["loss"], "HKD"))
+    def paper_ratio(row: dict[str, Any], dataset: str) -> float | None:
+        this, base = (published.table4_value(dataset, loss, "ours", "gflops_millions") for loss in (row["loss"], "HKD"))
         return None if this is None or base is None else this / base
 
-    return compare.beside_paper(ours, published, value="GFLOPs / HKD's",
+    return compare.beside_paper(ours, paper_ratio, value="GFLOPs / HKD's",
                                 same_dataset="paper: GFLOPs / HKD's, same data set")
 
 
@@ -210,7 +214,7 @@ def vs_paper(measured: pd.DataFrame) -> pd.DataFrame:
     long = pd.DataFrame([{"dataset": r["dataset"], "loss": r["loss"], "method": r["method"], "column": paper_col,
                           "ours": r[ours_col]}
                          for _, r in measured.iterrows() for paper_col, ours_col in VS_PAPER_COLUMNS.items()])
-    return compare.beside_paper(long, lambda r, d: paper.table4_value(d, r["loss"], r["method"], r["column"]),
+    return compare.beside_paper(long, lambda r, d: published.table4_value(d, r["loss"], r["method"], r["column"]),
                                 same_dataset="paper, same data set", delta="ours - paper")
 
 
@@ -222,7 +226,7 @@ def coverage(losses: Iterable[str], datasets: Iterable[str], detection_datasets:
 
     losses, datasets, detection_datasets = list(losses), list(datasets), list(detection_datasets)
     detection_losses = losses if detection_losses is None else list(detection_losses)
-    table = paper.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
+    table = published.table4().pivot_table(index=["dataset", "task", "loss"], columns="method", values="score_mean",
                                        sort=False).reset_index().rename(columns={"tuned": "paper tuned score",
                                                                                   "ours": "paper ours score"})
     table.columns.name = None
@@ -248,8 +252,7 @@ def grid_note(ratios: pd.DataFrame, grid_size: int) -> str:
             f"{implied.round().min():.0f}-{implied.round().max():.0f} values (inferred; not published).")
 
 
-
-# Table 4's detection figure: a few test images with the boxes each detector finds.
+# -- figure: a few test images of the detection rows with the boxes each detector finds -----------------
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf"]
 
@@ -286,3 +289,72 @@ def boxes_grid(images: torch.Tensor, truth: Sequence[Mapping[str, torch.Tensor]]
             ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def detection_settings_caption(det_labs: Iterable[Lab]) -> str:
+    """The caption of the detection rows' :func:`settings`."""
+    titles = ", ".join(l.title for l in det_labs) or "none: detection = False"
+    return f"What each measured detection row was trained with ({titles})"
+
+
+def measured_caption(lab: Lab, student: str, scope: str, seeds_of: Mapping[str, Iterable[int]],
+                     det_labs: Iterable[Lab]) -> str:
+    """The caption of :func:`measure_all`'s rows: data sets, pair, grid, the seeds of each objective."""
+    grid = len(lab.profile.tau_grid)
+    detection = ", ".join(f"{l.dataset}, {detection_pair(l)}" for l in det_labs) or "not run"
+    seed_note = "; ".join(f"{objective_name(m)}: seed(s) {', '.join(map(str, s))}" for m, s in seeds_of.items())
+    return (f"Table 4 measured ({scope}; detection: {detection}): {lab.profile.teacher} -> {student} (DML: "
+            f"{lab.profile.teacher} peer), tuned KD over a grid of {grid} (cost = all {grid} trainings; tau = the one "
+            f"chosen on validation per seed) against ours; score: test accuracy, or mAP@0.5 for task = detection; "
+            f"mean and std over seeds ({seed_note}); gflops_millions = 10^15 FLOPs")
+
+
+def paper_rows_caption(losses: Iterable[str], scope: str) -> str:
+    """The caption of the paper's Table 4 rows of ``losses``."""
+    return (f"The paper's Table 4 rows for {', '.join(losses)}, every data set (published; shown beside ours, "
+            f"measured on {scope})")
+
+
+def cost_ratios_caption(scope: str, grid_size: int) -> str:
+    """The caption of :func:`ratios_beside_paper`'s table."""
+    return (f"Tuned KD / ours for GFLOPs, kWh and CO2, and the score gap (ours - tuned, points), per objective: ours "
+            f"({scope}, grid of {grid_size}) beside the paper's")
+
+
+def cost_ratios_figure(ratios: pd.DataFrame, title: str, grid_size: int) -> plt.Figure:
+    """:func:`ratios_beside_paper`'s ratios as bars: ours (``title``, dashed at ``grid_size``), the paper's rows."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 2.2]})
+    plot_cost_ratios(axes[0], ratios[ratios["source"].str.startswith("ours")], f"Ours ({title})", grid_size)
+    plot_cost_ratios(axes[1], ratios[ratios["source"] == "paper"], "The paper's rows (published)")
+    axes[0].set_ylabel("tuned KD cost / ours")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle("Table 4: what tuning tau costs, per distillation objective", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room for the legend under the panels
+    return fig
+
+
+def cost_ratios_figure_caption(scope: str, grid_size: int) -> str:
+    """The caption of :func:`cost_ratios_figure`."""
+    return (f"Tuned KD cost divided by the stochastic method's, for GFLOPs, kWh and CO2, per objective: ours "
+            f"({scope}, grid of {grid_size}; dashed: N) and the paper's rows")
+
+
+def boxes_caption(lab: Lab) -> str:
+    """The caption of :func:`boxes_grid` on the detection lab ``lab``'s test images."""
+    return (f"Test images of {lab.dataset} with the boxes (score >= 0.5) of the teacher, the tuned HKD student and "
+            f"ours ({lab.title}; {detection_pair(lab)})")
+
+
+def cost_per_objective_caption(scope: str) -> str:
+    """The caption of :func:`cost_per_objective`'s table."""
+    return (f"One stochastic training per objective ({scope}): GFLOPs (M) and kWh, and GFLOPs relative to HKD's, "
+            "ours beside the paper's where the data set is the same")
+
+
+def vs_paper_caption(scope: str) -> str:
+    """The caption of :func:`vs_paper`'s table."""
+    return (f"Ours beside the paper's value on the same data set ({scope}; '{published.NOT_PUBLISHED}': the paper "
+            "has no such row)")

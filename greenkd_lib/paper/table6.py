@@ -19,17 +19,21 @@ import torch
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
+from ..data import published
 from ..engine.train import SYNTHETIC_ARTIFACT
 from ..methods import FixedTemperature, get_method
 from ..models import canonical_name
 from . import compare
 from .display import arm_name, arm_style, short_name
-from .lab import Lab, summarize
+from .lab import Lab
+from .rows import summarize
 
 __all__ = ["SYNTHESIZERS", "QUICK_SYNTHESIZERS", "TABLE6_COLUMNS", "CMI_README", "PAIR", "synthesizer_names",
            "synthesizer_seeds", "settings", "measure", "measure_all", "teacher_rows", "cost_ratios",
            "beside_reference", "synthetic_images", "synthesis_share", "ours_runs", "headline", "caption_scope",
-           "accuracy_and_co2", "synthetic_grids", "accuracy_by_epoch"]
+           "accuracy_and_co2", "synthetic_grids", "accuracy_by_epoch", "measured_caption", "reference_caption",
+           "cost_ratios_caption", "accuracy_and_co2_title", "accuracy_and_co2_caption", "synthetic_title",
+           "synthetic_caption", "by_epoch_title", "by_epoch_caption"]
 
 SYNTHESIZERS = ("dafl", "zskt", "dfq", "deepinv", "cmi")
 """The five synthesizers of the CMI benchmark, in the order of the issue that asked for Table 6."""
@@ -223,8 +227,7 @@ def caption_scope(labs: Iterable[Lab]) -> str:
     return f"{', '.join(l.dataset for l in labs)}, {labs[0].profile.name} profile, KL 'batchmean' (CMI's)"
 
 
-
-# Table 6's figures: accuracy and CO2 per synthesizer (tuned tau against ours), and what each one drew.
+# -- figures: accuracy and CO2 per synthesizer (tuned tau against ours), and what each one drew ---------
 _ARM = {"tuned": "kd-tuned", "ours": "ours"}
 
 
@@ -284,3 +287,65 @@ def accuracy_by_epoch(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def measured_caption(lab: Lab, scope: str, pair: tuple[str, str], seeds: list[int]) -> str:
+    """The caption of :func:`measure_all`'s rows: the pair, the grid, the random tau's range and the seeds."""
+    grid = len(lab.profile.tau_grid)
+    return (f"Table 6 measured ({scope}; not the paper's setting: the paper used CIFAR and CMI's schedules): "
+            f"{pair[0]} -> {pair[1]} distilled from synthetic inputs only; tuned = tau chosen over a grid of {grid} "
+            f"(cost = all {grid} trainings), ours = a random integer tau in {lab.profile.tau_low:g}.."
+            f"{lab.profile.tau_high:g} per batch (1 training); score = test accuracy (%) at the best epoch, mean and "
+            f"std over seeds {seeds}; costs include synthesis; paper values: {published.NOT_PUBLISHED}")
+
+
+def reference_caption(scope: str) -> str:
+    """The caption of :func:`beside_reference`'s table."""
+    return (f"Student test accuracy (%) per synthesizer, measured ({scope}) beside zju-vipa/CMI's README (CIFAR-10, "
+            f"WRN-40-2 -> WRN-16-1, its schedules); the paper's Table 6: {published.NOT_PUBLISHED}")
+
+
+def cost_ratios_caption(scope: str, grid_size: int) -> str:
+    """The caption of :func:`cost_ratios`' table."""
+    return (f"Ours / tuned for GFLOPs, kWh and CO2, and the score gap ours - tuned (points), per synthesizer "
+            f"({scope}, grid of {grid_size})")
+
+
+def _where(lab: Lab) -> str:
+    return f"{lab.dataset}, {lab.profile.name} profile"
+
+
+def accuracy_and_co2_title(lab: Lab) -> str:
+    """The title of :func:`accuracy_and_co2` on ``lab``'s data set."""
+    return f"Table 6: data-free KD, tuned tau against ours ({_where(lab)}, KL 'batchmean')"
+
+
+def accuracy_and_co2_caption(lab: Lab, grid_size: int) -> str:
+    """The caption of :func:`accuracy_and_co2` on ``lab``'s data set."""
+    return (f"Student test accuracy (left) and training CO2 (right) per synthesizer, tuned tau (grid of {grid_size}) "
+            f"against ours ({_where(lab)})")
+
+
+def synthetic_title(lab: Lab) -> str:
+    """The title of :func:`synthetic_grids` on ``lab``'s data set."""
+    return f"Synthetic images per synthesizer ({_where(lab)})"
+
+
+def synthetic_caption(lab: Lab, per_method: int) -> str:
+    """The caption of :func:`synthetic_grids` on ``lab``'s data set, ``per_method`` images each."""
+    return (f"The last synthetic batch of each synthesizer's stochastic-tau run, first {per_method} images "
+            f"({_where(lab)})")
+
+
+def by_epoch_title(lab: Lab) -> str:
+    """The title of :func:`accuracy_by_epoch` on ``lab``'s data set."""
+    return f"Data-free KD with the stochastic tau, epoch by epoch ({_where(lab)})"
+
+
+def by_epoch_caption(lab: Lab) -> str:
+    """The caption of :func:`accuracy_by_epoch` on ``lab``'s data set."""
+    return (f"Student test accuracy and the teacher's confidence on synthetic images per epoch, stochastic-tau runs "
+            f"({_where(lab)})")

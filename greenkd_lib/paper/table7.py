@@ -10,11 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..data import published as paper
+from ..data import published
 from .display import arm_name, arm_style, short_name
 
 __all__ = ["Pair", "default_pairs", "check_pairs", "seeds_per_pair", "train_pairs", "wall_seconds", "pair_row",
-           "pairs_table", "seeds_note", "headline", "pairs_figure"]
+           "pairs_table", "seeds_note", "headline", "pairs_figure", "caption", "figure_title", "figure_caption",
+           "training_times"]
 
 Pair = tuple[str, str]  # (teacher, student)
 
@@ -90,7 +91,7 @@ def pair_row(pair: Pair, result: Mapping[str, pd.DataFrame], seeds: Iterable[int
         "GFLOPs tuned / ours": tuned["gflops_millions"].mean() / ours["gflops_millions"].mean(),
         "train time (s)": wall_seconds(result),
         "mode": ours["mode"].iloc[0],
-        "paper, Tiny ImageNet": paper.NOT_PUBLISHED,
+        "paper, Tiny ImageNet": published.NOT_PUBLISHED,
     }
 
 
@@ -128,8 +129,9 @@ def headline(table: pd.DataFrame, grid_size: int) -> str:
     return "\n".join(lines)
 
 
+# -- figure: per pair, accuracy (left) and training CO2 (right) of tuned KD and ours -------------------
 
-# Table 7's figure: per teacher-student pair, accuracy (left) and training CO2 (right) of tuned KD and ours.
+
 def pairs_figure(table: pd.DataFrame, grid_size: int) -> plt.Figure:
     """Left: test accuracy of tuned KD and ours (mean +- std over seeds) with the teacher's as a tick; right: the
     training CO2 of tuned KD (its ``grid_size`` trainings) and of ours, each tuned bar labelled tuned / ours.
@@ -162,3 +164,32 @@ def pairs_figure(table: pd.DataFrame, grid_size: int) -> plt.Figure:
     ax_co2.set_title("training CO2, labelled tuned / ours", fontsize=10)
     ax_co2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def caption(title: str, grid_size: int, seeds_of: Mapping[Pair, Iterable[int]], seeds: Iterable[int]) -> str:
+    """Table 7's caption (:func:`pairs_table`): the grid, the seeds (:func:`seeds_note`), what train time sums."""
+    return (f"Table 7 ({title}): teacher-student pairs, KD with tau tuned over a grid of {grid_size} (cost = all "
+            f"{grid_size} trainings; tau chosen on validation) against ours; accuracy = test accuracy at the "
+            f"best-validation epoch, mean over seeds; {seeds_note(seeds_of, seeds)}; train time = teacher + grid + "
+            f"ours, summed over seeds; the paper's pairs and values: {published.NOT_PUBLISHED}")
+
+
+def figure_title(title: str) -> str:
+    """The title of :func:`pairs_figure`."""
+    return f"Table 7: tuned KD against ours for several teacher-student pairs ({title})"
+
+
+def figure_caption(grid_size: int, title: str) -> str:
+    """The caption of :func:`pairs_figure`."""
+    return (f"Per teacher-student pair: test accuracy of the teacher, of tuned KD and of ours (left) and the "
+            f"training CO2 of tuned KD (grid of {grid_size}) and ours (right) ({title})")
+
+
+def training_times(results: Mapping[Pair, Mapping[str, pd.DataFrame]], seeds_of: Mapping[Pair, Iterable[int]],
+                   grid_size: int) -> str:
+    """One line per pair of :func:`train_pairs`' ``results``: its seeds and the training time of the pair."""
+    return "\n".join(f"{t} -> {s}: seeds {list(seeds_of[(t, s)])}, training time of the pair (teacher + grid of "
+                     f"{grid_size} + ours) {wall_seconds(r):.0f} s" for (t, s), r in results.items())

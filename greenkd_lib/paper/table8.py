@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from ..config.run import RunConfig
+from ..data import published
 from ..engine.quantized import converted_model, export_float, quantize, QuantizeSettings
 from ..methods.quantize import int8_backend, latency_ms
 from ..models import canonical_name
@@ -28,7 +29,8 @@ from .display import arm_style
 from .lab import Lab
 
 __all__ = ["TABLE8_COLUMNS", "ROWS", "rows", "with_latency", "claim_check", "LATENCY_BATCHES",
-           "default_latency_batches", "settings_table", "headline", "compression_figure", "row_color"]
+           "default_latency_batches", "settings_table", "headline", "compression_figure", "row_color", "caption",
+           "figure_title", "figure_caption", "claim_caption"]
 
 TABLE8_COLUMNS = ["method", "accuracy", "size_mb", "latency_ms", "gflops_millions", "energy_kwh", "co2_g"]
 """The table's first columns, in this order (the output contract)."""
@@ -298,3 +300,31 @@ def compression_figure(table: pd.DataFrame) -> plt.Figure:
     axes[0].set_yticks(y, table["method"], fontsize=8)
     axes[0].invert_yaxis()
     return fig
+
+
+# -- captions (every number from the run) -----------------------------------------------------------
+
+
+def caption(table: pd.DataFrame, latency_note: str, title: str) -> str:
+    """Table 8's caption (:func:`with_latency`'s table and note): the model compressed, its seed, each column."""
+    return (f"Table 8 ({title}): compressing {table['model'].iloc[1]}, one row per method, seed "
+            f"{table['seed'].iloc[1]}; accuracy = test accuracy (%) of the model itself (int8 rows: the int8 model); "
+            f"size_mb = its saved torch.export file; {latency_note}; costs to produce: tuned KD = its grid, int8 "
+            f"rows = parent + quantization (column cost_includes); paper values: {published.NOT_PUBLISHED}")
+
+
+def figure_title(title: str) -> str:
+    """The title of :func:`compression_figure`."""
+    return f"Table 8: accuracy against size, latency and the CO2 of producing each model ({title})"
+
+
+def figure_caption(batch: int, title: str) -> str:
+    """The caption of :func:`compression_figure`, its latency at ``batch`` images."""
+    return (f"Per model of Table 8: test accuracy, saved file size, CPU latency at batch {batch} and CO2 to produce "
+            f"(parents included), int8 hatched ({title})")
+
+
+def claim_caption(title: str) -> str:
+    """The caption of :func:`claim_check`'s table."""
+    return (f"The caption's claim, criterion by criterion, among the students ({title}); paper values: "
+            f"{published.NOT_PUBLISHED}")

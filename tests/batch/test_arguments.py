@@ -15,15 +15,15 @@ import torch
 from papermill.exceptions import PapermillExecutionError
 
 from greenkd_lib.batch.cli import main
+from greenkd_lib.batch.reproduce import notebooks, reproduce
+from greenkd_lib.config.profiles import get_profile, PROFILES
 from greenkd_lib.config.run import CarbonSettings, RunConfig
 from greenkd_lib.engine.configs import teacher_config
-from greenkd_lib.paper.lab import Lab
+from greenkd_lib.engine.train import get_or_run
 from greenkd_lib.models import UnknownModelError
+from greenkd_lib.paper.lab import Lab
 from greenkd_lib.paper.parameters import check_parameters
 from greenkd_lib.paths import notebooks_dir
-from greenkd_lib.config.profiles import PROFILES, get_profile
-from greenkd_lib.batch.reproduce import notebooks, reproduce
-from greenkd_lib.engine.train import get_or_run
 from greenkd_lib.runs import RunStore
 
 LIST_HINT = '-y "seeds: [0, 1]"'

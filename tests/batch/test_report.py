@@ -12,9 +12,9 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
+from greenkd_lib.batch.report import (_banner, _describe_stem, add_back_link, BEYOND_THE_PAPER, build_report,
+                                      format_duration, png_size, short_caption, TEMPLATE)
 from greenkd_lib.config.profiles import get_profile
-from greenkd_lib.batch.report import (BEYOND_THE_PAPER, TEMPLATE, _banner, _describe_stem, add_back_link,
-                                      build_report, format_duration, png_size, short_caption)
 
 
 def test_ablation_notebooks_are_labelled_beyond_the_paper():
@@ -139,8 +139,8 @@ def test_template_ships_with_the_package_and_jinja2_is_declared():
     assert any(re.match(r"jinja2\s*>=", r, re.IGNORECASE) for r in project["project"]["dependencies"])
     patterns = project["tool"]["setuptools"]["package-data"]["greenkd_lib"]
     package = ROOT / "greenkd_lib"
-    assert any((package / "templates" / TEMPLATE) in package.glob(p) for p in patterns)
-    env = Environment(loader=PackageLoader("greenkd_lib", "templates"))
+    assert any((package / "batch" / "templates" / TEMPLATE) in package.glob(p) for p in patterns)
+    env = Environment(loader=PackageLoader("greenkd_lib.batch", "templates"))
     env.filters.update(when=str, duration=str, nobreak=str)  # build_report's own filters
     env.get_template(TEMPLATE)  # parses
 

@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from greenkd_lib.batch.schedule import QUIET_TAG, BatchAborted, Seats, kernel_threads, run_batch
 from greenkd_lib.batch.reproduce import reproduce
+from greenkd_lib.batch.schedule import BatchAborted, kernel_threads, QUIET_TAG, run_batch, Seats
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from greenkd_lib.carbon.attribution import CpuTimes, busy_share, capacity_share, cpu_times, loads
+from greenkd_lib.carbon.attribution import busy_share, capacity_share, cpu_times, CpuTimes, loads
 
 
 def test_shares_and_loads_of_a_window():

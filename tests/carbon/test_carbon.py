@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from greenkd_lib.carbon import (DISTURBED_OTHER_LOAD, PAPER_CARBON_INTENSITY, CarbonMeter, Footprint,
-                                measure_inference, measurement_mode, set_sibling_processes, to_gflops_millions,
-                                training_flops)
-from greenkd_lib.carbon import meter as meter_module
+from greenkd_lib.carbon import (CarbonMeter, DISTURBED_OTHER_LOAD, Footprint, measure_inference, measurement_mode,
+                                meter as meter_module, PAPER_CARBON_INTENSITY, set_sibling_processes,
+                                to_gflops_millions, training_flops)
 from greenkd_lib.carbon.attribution import CpuTimes
 
 

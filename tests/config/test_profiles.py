@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from greenkd_lib.config.profiles import get_profile, PROFILES
 from greenkd_lib.config.run import RunConfig
-from greenkd_lib.engine.configs import student_config, teacher_config
+from greenkd_lib.engine.configs import check_config, run_label, student_config, teacher_config
 from greenkd_lib.methods import StochasticTemperature
-from greenkd_lib.config.profiles import PROFILES, get_profile
 from greenkd_lib.runs import config_hash
-from greenkd_lib.engine.configs import run_label
 
 
 def test_paper_profile_is_the_authors_recipe():
@@ -66,4 +65,4 @@ def test_kd_config_needs_teacher_and_policy():
     p = get_profile("smoke")
     teacher = teacher_config(p, "resnet18", "digits", 0)
     with pytest.raises(ValueError, match="needs a teacher config"):
-        RunConfig(**{**teacher.__dict__, "method": "kd"})
+        check_config(RunConfig(**{**teacher.__dict__, "method": "kd"}))

@@ -13,10 +13,9 @@ import torch
 from sklearn.datasets import load_digits as sklearn_digits
 from torch.utils.data import DataLoader
 
+from greenkd_lib.data import (available, canonical_name, DatasetBundle, DatasetCorruptError, DatasetNotFoundError,
+                              DATASETS, load, load_for, UnknownDatasetError)
 from tests.helpers import datagen
-
-from greenkd_lib.data import (DATASETS, DatasetBundle, DatasetCorruptError, DatasetNotFoundError,
-                              UnknownDatasetError, available, canonical_name, load, load_for)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from greenkd_lib.data import DATASETS, DOCUMENTED_SIZES, load
-from greenkd_lib.data import describe
+from greenkd_lib.data import DATASETS, describe, DOCUMENTED_SIZES, load
 
 
 @pytest.fixture(scope="module")

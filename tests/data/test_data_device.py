@@ -11,20 +11,18 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
 
+from greenkd_lib.config.profiles import get_profile
+from greenkd_lib.data import load
+from greenkd_lib.data.augment import AugmentParams, BatchAugment
+from greenkd_lib.data.device import on_device, shuffled
+from greenkd_lib.engine import inputs as inputs_module
+from greenkd_lib.engine.configs import method_config, student_config, teacher_config
+from greenkd_lib.engine.evaluate import predict
+from greenkd_lib.engine.inputs import precision_context
+from greenkd_lib.engine.train import get_or_run
+from greenkd_lib.methods import FixedTemperature
+from greenkd_lib.runs import RunStore
 from tests.helpers import datagen
-
-from greenkd_lib.engine import inputs as inputs_module  # noqa: E402
-from greenkd_lib.engine import train as train_module  # noqa: E402
-from greenkd_lib.engine.configs import method_config, student_config, teacher_config  # noqa: E402
-from greenkd_lib.data import load  # noqa: E402
-from greenkd_lib.data.augment import AugmentParams, BatchAugment  # noqa: E402
-from greenkd_lib.data.device import on_device, shuffled  # noqa: E402
-from greenkd_lib.methods import FixedTemperature  # noqa: E402
-from greenkd_lib.engine.evaluate import predict  # noqa: E402
-from greenkd_lib.config.profiles import get_profile  # noqa: E402
-from greenkd_lib.runs import RunStore  # noqa: E402
-from greenkd_lib.engine.inputs import precision_context  # noqa: E402
-from greenkd_lib.engine.train import get_or_run  # noqa: E402
 
 CPU = torch.device("cpu")
 

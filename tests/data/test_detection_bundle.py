@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tests.helpers.datagen import write_voc
-from greenkd_lib.data.errors import DatasetNotFoundError, UnknownDatasetError
-from greenkd_lib.data.detection.bundle import (DETECTION_DATASETS, IMAGENET_MEAN, DetectionBundle, collate,
+from greenkd_lib.data.detection.bundle import (collate, DETECTION_DATASETS, DetectionBundle, IMAGENET_MEAN,
                                                load_detection)
-from greenkd_lib.data.detection.scenes import DIGIT_CLASSES, SceneSpec, read_manifest
+from greenkd_lib.data.detection.scenes import DIGIT_CLASSES, read_manifest, SceneSpec
 from greenkd_lib.data.detection.voc import VOC_CLASSES
+from greenkd_lib.data.errors import DatasetNotFoundError, UnknownDatasetError
+from tests.helpers.datagen import write_voc
 
 SPEC = SceneSpec(n_train=12, n_val=4, n_test=6)
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from torchvision.datasets import VOCDetection
 
-from greenkd_lib.data.errors import DatasetCorruptError
 from greenkd_lib.data.detection import scenes
-from greenkd_lib.data.detection.scenes import (DIGIT_CLASSES, MANIFEST, SceneSpec, ensure_digit_scenes,
-                                               read_manifest, spec_hash, write_digit_scenes)
+from greenkd_lib.data.detection.scenes import (DIGIT_CLASSES, ensure_digit_scenes, MANIFEST, read_manifest,
+                                               SceneSpec, spec_hash, write_digit_scenes)
 from greenkd_lib.data.detection.voc import VOCBoxes
+from greenkd_lib.data.errors import DatasetCorruptError
 
 SMALL = SceneSpec(n_train=12, n_val=4, n_test=6)
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.datagen import VOC_NAMES, VOC_SIZES, voc_objects, voc_xml, write_voc
-from greenkd_lib.data.errors import DatasetCorruptError, DatasetNotFoundError
 from greenkd_lib.data.detection.transforms import eval_transform
-from greenkd_lib.data.detection.voc import VOC_CLASSES, VOCAnnotationError, VOCBoxes, read_annotation
+from greenkd_lib.data.detection.voc import read_annotation, VOC_CLASSES, VOCAnnotationError, VOCBoxes
+from greenkd_lib.data.errors import DatasetCorruptError, DatasetNotFoundError
+from tests.helpers.datagen import VOC_NAMES, voc_objects, VOC_SIZES, voc_xml, write_voc
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from greenkd_lib.engine.epochs import SYNC_EVERY, EpochLosses, TrainingDivergedError
+from greenkd_lib.engine.epochs import EpochLosses, SYNC_EVERY, TrainingDivergedError
 
 
 def test_the_epoch_losses_sum_each_term_over_samples():

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from greenkd_lib.data import TensorImages
-from greenkd_lib.engine.evaluate import (METRICS, Predictions, classification_metrics, confusion, confusion_summary,
-                                         per_class_table, predict)
+from greenkd_lib.engine.evaluate import (classification_metrics, confusion, confusion_summary, METRICS,
+                                         per_class_table, predict, Predictions)
 
 CLASSES = ["a", "b", "c"]
 

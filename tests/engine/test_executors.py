@@ -3,34 +3,17 @@ run is reported while the others finish, and a re-run trains only what is missin
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-import time
-
 import pytest
 
-from greenkd_lib.engine.executors import (EXECUTORS, GridError, ProcessExecutor, RayExecutor, SerialExecutor,
-                                          check_workers, make_executor)
+from greenkd_lib.engine.configs import run_label
+from greenkd_lib.engine.executors import (check_workers, EXECUTORS, GridError, make_executor, ProcessExecutor,
+                                          RayExecutor, SerialExecutor)
 from greenkd_lib.engine.executors.base import Grid, missing_runs, stages
 from greenkd_lib.paper.lab import Lab
 from greenkd_lib.runs.atomic import atomic_write_json
 from greenkd_lib.runs.locking import holding, owner_path
-
 from tests.helpers import datagen
-from greenkd_lib.engine.configs import run_label
-
-
-def _grid(lab: Lab, taus=(2.0, 8.0), seeds=(0, 1)):
-    return [lab.kd_config({"type": "fixed", "tau": t}, seed=s) for t in taus for s in seeds]
-
-
-def numbers(store, cfg) -> dict:
-    """What a run computed (its metrics without throughput, its loss per epoch, its threads)."""
-    run = store.run(cfg.to_dict())
-    result = run.result()
-    metrics = {k: v for k, v in result["metrics"].items() if k != "images_per_s"}
-    return {"metrics": metrics, "loss": run.history()["train_loss"].tolist(), "threads": result["torch_threads"]}
+from tests.helpers.executors import kill_during, numbers, tau_grid
 
 
 # -- choosing an executor ------------------------------------------------------------------------
@@ -84,7 +67,7 @@ def test_the_lab_names_its_executor(tmp_path):
 # -- the order and the store -----------------------------------------------------------------------
 def test_teachers_come_first_and_a_run_asked_for_twice_is_planned_once(tmp_path):
     lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
-    grid = _grid(lab) + _grid(lab)[:1]
+    grid = tau_grid(lab) + tau_grid(lab)[:1]
     missing = missing_runs(grid, lab.store)
     assert len(missing) == 4
     ordered = stages(missing, lab.store)
@@ -95,7 +78,7 @@ def test_teachers_come_first_and_a_run_asked_for_twice_is_planned_once(tmp_path)
 def test_a_run_counts_as_running_while_its_lock_is_held_not_while_a_dead_owner_note_remains(tmp_path):
     lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
     grid = Grid.of(lab.store, None, "cpu", False)
-    cfg = _grid(lab)[0]
+    cfg = tau_grid(lab)[0]
     run = lab.store.run(cfg.to_dict())
     run.dir.mkdir(parents=True, exist_ok=True)
     assert grid.running([cfg]) == []
@@ -114,7 +97,7 @@ def test_a_failed_run_is_reported_the_others_finish_and_a_rerun_trains_only_it(t
     trains only those two."""
     lab = Lab("smoke", runs_root=tmp_path / "runs", data_root=tmp_path / "data", progress=False, executor="serial")
     cifar = lab.across("cifar10")[0]
-    grid = _grid(lab, seeds=(0,)) + [cifar.kd_config({"type": "fixed", "tau": 4.0})]
+    grid = tau_grid(lab, seeds=(0,)) + [cifar.kd_config({"type": "fixed", "tau": 4.0})]
     report = lab.executor.run(grid, lab.store, data_root=lab.data_root, device="cpu", progress=False)
     assert report.asked == 3 and report.stored == 0
     assert len(report.trained) == 3  # the digits teacher and its two students
@@ -133,52 +116,20 @@ def test_a_failed_run_is_reported_the_others_finish_and_a_rerun_trains_only_it(t
 @pytest.mark.slow
 def test_two_workers_train_a_grid_teacher_first_with_the_serial_numbers(tmp_path):
     serial = Lab("smoke", runs_root=tmp_path / "serial", progress=False, executor="serial", seeds=[0, 1])
-    report = serial.executor.run(_grid(serial, taus=(2.0,)), serial.store, device="cpu", progress=False)
+    report = serial.executor.run(tau_grid(serial, taus=(2.0,)), serial.store, device="cpu", progress=False)
     assert report.ok and len(report.trained) == 3  # every student learns from the first seed's teacher
 
     lab = Lab("smoke", runs_root=tmp_path / "processes", progress=False, executor="processes", workers=2, seeds=[0, 1])
-    report = lab.executor.run(_grid(lab), lab.store, device="cpu", progress=False)
+    report = lab.executor.run(tau_grid(lab), lab.store, device="cpu", progress=False)
     assert report.ok and len(report.trained) == 5, report
     assert report.trained[0] == run_label(lab.teacher_config())  # alone, before its students
-    for cfg in [lab.teacher_config(), *_grid(lab, taus=(2.0,))]:
+    for cfg in [lab.teacher_config(), *tau_grid(lab, taus=(2.0,))]:
         ours = numbers(lab.store, cfg)
         assert ours["threads"] == 1  # 2 cores shared by 2 workers
         assert ours == numbers(serial.store, cfg), run_label(cfg)
-    assert lab.executor.run(_grid(lab), lab.store, progress=False).trained == []  # all stored: nothing again
+    assert lab.executor.run(tau_grid(lab), lab.store, progress=False).trained == []  # all stored: nothing again
     grid = lab.kd_grid()  # the Lab reads the same runs back
     assert len(grid) == 4 and set(grid["tau"]) == {2.0, 8.0}
-
-
-def _kill_a_training_after_one_finished(store, grid_configs, killed: list, stop: threading.Event) -> None:
-    """Wait until one run of the grid is stored and another is training, then SIGKILL its process."""
-    while not stop.is_set():
-        runs = [store.run(cfg.to_dict()) for cfg in grid_configs]
-        if any(run.result() is not None for run in runs):
-            for run in runs:
-                note = owner_path(run.lock_path)
-                if run.result() is None and note.exists():
-                    import json
-
-                    pid = json.loads(note.read_text())["pid"]
-                    if pid != os.getpid():
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(run.hash)
-                        return
-        time.sleep(0.05)
-
-
-def kill_during(executor, lab: Lab, configs) -> tuple:
-    """Run ``configs`` with ``executor`` while a thread kills one training's process; (report, killed)."""
-    killed: list[str] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=_kill_a_training_after_one_finished, args=(lab.store, configs, killed, stop))
-    killer.start()
-    try:
-        report = executor.run(configs, lab.store, device="cpu", progress=False)
-    finally:
-        stop.set()
-        killer.join()
-    return report, killed
 
 
 @pytest.mark.slow
@@ -186,7 +137,7 @@ def test_a_killed_worker_loses_no_finished_run_and_the_rerun_completes_the_grid(
     lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, executor="processes", workers=2,
               seeds=[0, 1], epochs=2, max_batches=6)
     lab.run(lab.teacher_config())
-    configs = _grid(lab)
+    configs = tau_grid(lab)
     report, killed = kill_during(lab.executor, lab, configs)
     assert len(killed) == 1, "the test never saw a run finish while another trained"
     failed = {failure.hash for failure in report.failed}

@@ -8,11 +8,10 @@ import os
 
 import pytest
 
+from greenkd_lib.engine.configs import run_label
 from greenkd_lib.engine.executors import RayExecutor
 from greenkd_lib.paper.lab import Lab
-
-from tests.engine.test_executors import _grid, kill_during, numbers
-from greenkd_lib.engine.configs import run_label
+from tests.helpers.executors import kill_during, numbers, tau_grid
 
 ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]" (make test installs it)')
 
@@ -29,14 +28,14 @@ def local_cluster():
 
 def test_a_ray_grid_equals_the_serial_grid_and_charges_each_run_about_the_same(tmp_path, local_cluster):
     serial = Lab("smoke", runs_root=tmp_path / "serial", progress=False, executor="serial", max_batches=6)
-    report = serial.executor.run(_grid(serial, seeds=(0,)), serial.store, device="cpu", progress=False)
+    report = serial.executor.run(tau_grid(serial, seeds=(0,)), serial.store, device="cpu", progress=False)
     assert report.ok and len(report.trained) == 3
 
     lab = Lab("smoke", runs_root=tmp_path / "ray", progress=False, executor="ray", max_batches=6)
-    report = lab.executor.run(_grid(lab, seeds=(0,)), lab.store, device="cpu", progress=False)
+    report = lab.executor.run(tau_grid(lab, seeds=(0,)), lab.store, device="cpu", progress=False)
     assert report.ok and len(report.trained) == 3, report
     ratios = []
-    for cfg in [lab.teacher_config(), *_grid(lab, seeds=(0,))]:
+    for cfg in [lab.teacher_config(), *tau_grid(lab, seeds=(0,))]:
         assert numbers(lab.store, cfg) == numbers(serial.store, cfg), run_label(cfg)
         ours, theirs = lab.store.run(cfg.to_dict()).result(), serial.store.run(cfg.to_dict()).result()
         ratios.append(ours["footprint"]["energy_kwh"] / theirs["footprint"]["energy_kwh"])
@@ -52,7 +51,7 @@ def test_a_failed_teacher_blocks_only_its_students_and_a_rerun_completes(tmp_pat
 
     lab = Lab("smoke", runs_root=tmp_path / "runs", data_root=tmp_path / "data", progress=False, executor="ray")
     cifar = lab.across("cifar10")[0]
-    grid = _grid(lab, seeds=(0,)) + [cifar.kd_config({"type": "fixed", "tau": 4.0})]
+    grid = tau_grid(lab, seeds=(0,)) + [cifar.kd_config({"type": "fixed", "tau": 4.0})]
     report = lab.executor.run(grid, lab.store, data_root=lab.data_root, device="cpu", progress=False)
     assert len(report.trained) == 3
     reasons = {failure.label: failure.reason for failure in report.failed}
@@ -66,7 +65,7 @@ def test_a_failed_teacher_blocks_only_its_students_and_a_rerun_completes(tmp_pat
 def test_a_killed_ray_worker_loses_no_finished_run_and_the_rerun_completes_the_grid(tmp_path, local_cluster):
     lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=2, max_batches=6)
     lab.run(lab.teacher_config())
-    configs = _grid(lab)
+    configs = tau_grid(lab)
     executor = RayExecutor(retries=0)  # the kill shows as a failure here (the default retries it at once)
     report, killed = kill_during(executor, lab, configs)
     assert len(killed) == 1, "the test never saw a run finish while another trained"
@@ -80,7 +79,7 @@ def test_a_killed_ray_worker_loses_no_finished_run_and_the_rerun_completes_the_g
 def test_a_killed_worker_is_retried_by_ray_by_default(tmp_path, local_cluster):
     lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False, seeds=[0, 1], epochs=2, max_batches=6)
     lab.run(lab.teacher_config())
-    configs = _grid(lab)
+    configs = tau_grid(lab)
     report, killed = kill_during(RayExecutor(), lab, configs)
     assert len(killed) == 1 and report.ok and len(report.trained) == 4, report
 

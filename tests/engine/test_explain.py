@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from greenkd_lib.engine import explain
 from greenkd_lib import models
+from greenkd_lib.engine import explain
 
 TARGETS = [1, 0, 2, 1, 0, 2, 1]
 CLASSES = ["0", "1", "2"]

@@ -1,13 +1,12 @@
-"""The training loop's progress bar (greenkd_lib.engine.train): short labels, and a disabled bar that does nothing."""
+"""The training loop's progress bar (greenkd_lib.engine.epochs): short labels, and a disabled bar that does nothing."""
 
 from __future__ import annotations
 
 import io
 
-from greenkd_lib.engine.configs import teacher_config
 from greenkd_lib.config.profiles import get_profile
+from greenkd_lib.engine.configs import run_label, teacher_config
 from greenkd_lib.engine.epochs import progress_bar, short_label
-from greenkd_lib.engine.configs import run_label
 
 
 def test_short_label_cuts_long_run_names_with_an_ellipsis():

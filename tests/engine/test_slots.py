@@ -43,7 +43,7 @@ def test_a_training_computes_with_the_machines_thread_count_and_gives_the_old_on
 _HOLD = textwrap.dedent("""
     import sys, time, tempfile
     tempfile.tempdir = sys.argv[1]
-    from greenkd_lib import slots
+    from greenkd_lib.engine import slots
     with slots.training_slot("cpu"):
         print("holding", flush=True)
         time.sleep(float(sys.argv[2]))

@@ -15,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenkd_lib.engine.configs import student_config, teacher_config
-from greenkd_lib.methods import FixedTemperature, StochasticTemperature
 from greenkd_lib.config.profiles import get_profile
-from greenkd_lib.runs import RunStore
+from greenkd_lib.engine.configs import student_config, teacher_config
 from greenkd_lib.engine.epochs import TrainingDivergedError
 from greenkd_lib.engine.train import get_or_run
+from greenkd_lib.methods import FixedTemperature, StochasticTemperature
+from greenkd_lib.runs import RunStore
 
 pytestmark = pytest.mark.slow
 
@@ -184,12 +184,12 @@ def test_a_runs_numbers_do_not_depend_on_what_its_process_trained_before(store, 
     """Workers train many runs in one process (frozen teacher cached): the order must not matter."""
     import torch
 
-    import greenkd_lib.engine.train as train_module
+    from greenkd_lib.engine.loops import classification
 
     teacher_cfg, _ = teacher
     a = student_config(SMOKE, "mobilenetv2", teacher_cfg, FixedTemperature(2).config(), seed=1)
     b = student_config(SMOKE, "mobilenetv2", teacher_cfg, FixedTemperature(8).config(), seed=1)
-    train_module._FROZEN.clear()
+    classification._FROZEN.clear()
     first = get_or_run(b, store=store, device="cpu", progress=False)  # b with a cold cache
     weights = store.run(b.to_dict()).load_weights("final")
     store.remove(store.run(b.to_dict()).hash)

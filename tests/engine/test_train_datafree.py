@@ -9,16 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-import greenkd_lib.engine.train as train_module
-from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.methods.datafree import DataFreeMethod
-from greenkd_lib.methods import StochasticTemperature
-from greenkd_lib.methods import base as methods_base
-from greenkd_lib.methods import register
-from greenkd_lib.engine.inputs import Inputs
+import greenkd_lib.engine.loops.base as loop_module
 from greenkd_lib.config.profiles import get_profile
-from greenkd_lib.runs import RunStore
+from greenkd_lib.engine.configs import method_config, teacher_config
+from greenkd_lib.engine.inputs import Inputs
 from greenkd_lib.engine.train import get_or_run
+from greenkd_lib.methods import METHODS, register, StochasticTemperature
+from greenkd_lib.methods.datafree import DataFreeMethod
+from greenkd_lib.runs import RunStore
 
 PROFILE = get_profile("smoke", epochs=3, max_batches=4, subset=120)
 STUDENT, TEACHER = "wrn_16_1", "shufflenetv2"
@@ -49,7 +47,7 @@ def noise_method():
             return torch.randn(n, 3, 12, 12, generator=self.rng)
 
     yield NoiseTest
-    methods_base._REGISTRY.pop("noisetest", None)
+    METHODS.pop("noisetest", None)  # register() adds it to the registry
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +106,7 @@ def test_a_data_free_run_never_reads_a_training_image_counts_synthesis_and_resum
     teacher_run = store.run(cfg.teacher.to_dict())
     os.symlink(teacher_run.dir, root / teacher_run.hash)
     resumable = RunStore(root)
-    real_epoch = train_module.train_epoch
+    real_epoch = loop_module.train_epoch
 
     def interrupt_in_epoch_2(cfg_, epoch, *args, **kwargs):
         out = real_epoch(cfg_, epoch, *args, **kwargs)
@@ -116,10 +114,10 @@ def test_a_data_free_run_never_reads_a_training_image_counts_synthesis_and_resum
             raise _Interrupted
         return out
 
-    monkeypatch.setattr(train_module, "train_epoch", interrupt_in_epoch_2)
+    monkeypatch.setattr(loop_module, "train_epoch", interrupt_in_epoch_2)
     with pytest.raises(_Interrupted):
         get_or_run(cfg, store=resumable, device="cpu", progress=False)
-    monkeypatch.setattr(train_module, "train_epoch", real_epoch)
+    monkeypatch.setattr(loop_module, "train_epoch", real_epoch)
     resumed = get_or_run(cfg, store=resumable, device="cpu", progress=False)
     columns = [c for c in history.columns if c not in ("wall_s", "energy_kwh", "co2_g")]
     pd.testing.assert_frame_equal(resumable.run(cfg.to_dict()).history()[columns], history[columns],
@@ -146,9 +144,9 @@ def test_a_data_free_method_is_told_the_training_splits_augmentation(tmp_path):
     from tests.helpers import datagen
 
     from greenkd_lib import data
-    from greenkd_lib.engine.train import _train_augment
+    from greenkd_lib.engine.loops.datafree import train_augment
 
     datagen.write_cifar10(tmp_path)
-    cifar = _train_augment(data.load("cifar10", tmp_path))
+    cifar = train_augment(data.load("cifar10", tmp_path))
     assert cifar is not None and cifar.flip and cifar.padding == 4
-    assert _train_augment(data.load("digits", image_size=12)) is None
+    assert train_augment(data.load("digits", image_size=12)) is None

@@ -7,12 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from greenkd_lib.paper import table4
 from greenkd_lib.config.run import RunConfig
+from greenkd_lib.engine.train import get_or_run
 from greenkd_lib.methods import FixedTemperature
+from greenkd_lib.paper import table4
 from greenkd_lib.paper.lab import Lab
 from greenkd_lib.runs import RunStore
-from greenkd_lib.engine.train import get_or_run
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_cmc_trains_on_pooled_features_with_a_memory_slot_per_image(det_lab):
 
 
 def test_an_interrupted_detection_run_resumes_to_the_same_numbers(det_lab, tmp_path, monkeypatch):
-    import greenkd_lib.engine.train_detection as det_train
+    import greenkd_lib.engine.loops.detection as det_train
 
     cfg = det_lab.kd_config(FixedTemperature(4.0).config(), seed=det_lab.profile.seeds[0])
     cfg = RunConfig.from_dict({**cfg.to_dict(), "epochs": 3, "milestones": [2]})
@@ -88,7 +88,7 @@ def test_an_interrupted_detection_run_resumes_to_the_same_numbers(det_lab, tmp_p
 
 
 def test_a_method_without_a_detection_version_is_refused_by_name(det_lab):
-    from greenkd_lib.methods.detection import detection_method
+    from greenkd_lib.methods import detection_method
 
     with pytest.raises(ValueError, match="no detection version.*kd"):
         detection_method("dafl")
@@ -112,7 +112,7 @@ def test_a_voc_run_reads_the_papers_07_plus_12_and_says_what_is_missing(tmp_path
     from tests.helpers.datagen import write_voc
 
     from greenkd_lib.data import DatasetNotFoundError
-    from greenkd_lib.engine.train_detection import data_for
+    from greenkd_lib.engine.loops.detection import data_for
 
     lab = Lab("paper", output_root=tmp_path / "outputs", progress=False).detection()
     cfg = lab.teacher_config()

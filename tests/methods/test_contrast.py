@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from greenkd_lib import models
-from greenkd_lib.methods.contrast import NCE_EPS, ContrastMemory, Embedding, nce_loss
+from greenkd_lib.methods.contrast import ContrastMemory, Embedding, NCE_EPS, nce_loss
 from greenkd_lib.models.features import PenultimateFeatures
 
 N_DATA, K, DIM, B = 7, 3, 5, 2

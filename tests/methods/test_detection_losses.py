@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from greenkd_lib.methods.detection.losses import kd_anchor_mask, matched_anchor_kd
-from greenkd_lib.models.detection.ssd import QUICK_WIDTHS, build_detector, forward_parts, match_anchors, ssd_losses
+from greenkd_lib.models.detection.ssd import build_detector, forward_parts, match_anchors, QUICK_WIDTHS, ssd_losses
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from greenkd_lib.methods import StochasticTemperature, equivalent_tau, gradient_sizes, policy_average, policy_weights
+from greenkd_lib.methods import (equivalent_tau, gradient_sizes, policy_average, policy_weights,
+                                 StochasticTemperature)
 
 B, C, D = 8, 5, 6
 

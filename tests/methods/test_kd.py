@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from greenkd_lib.methods import (TUNED_GRID, FixedTemperature, StochasticTemperature, TemperaturePolicy, kd_loss,
-                                 policy_from_config)
+from greenkd_lib.methods import (FixedTemperature, kd_loss, policy_from_config, StochasticTemperature,
+                                 TemperaturePolicy, TUNED_GRID)
 
 B, C = 6, 5
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import math
 import os
 
 import numpy as np
@@ -13,17 +11,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import greenkd_lib.engine.loops.base as loop_module
 import greenkd_lib.engine.train as train_module
 from greenkd_lib import models
-from greenkd_lib.config.run import RunConfig
-from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.methods import FixedTemperature, StochasticTemperature, kd_loss
-from greenkd_lib.methods.kd import kd_terms, sum_terms
-from greenkd_lib.methods import DistillationMethod, Setup, UnknownMethodError, get_method, method_names, register
-from greenkd_lib.methods import base as methods_base
 from greenkd_lib.config.profiles import get_profile
-from greenkd_lib.runs import RunStore
+from greenkd_lib.config.run import RunConfig
+from greenkd_lib.engine.configs import check_config, method_config, teacher_config
 from greenkd_lib.engine.train import get_or_run
+from greenkd_lib.methods import (DETECTION_METHODS, DistillationMethod, FixedTemperature, get_method, kd_loss,
+                                 method_names, METHODS, register, Setup, StochasticTemperature, UnknownMethodError)
+from greenkd_lib.methods.kd import kd_terms, sum_terms
+from greenkd_lib.runs import RunStore
+from tests.helpers.contract import equal, is_equal, saved_and_loaded
 
 PROFILE = get_profile("smoke", epochs=3, max_batches=4, subset=120)
 STUDENT, TEACHER = "wrn_16_1", "shufflenetv2"  # small, and of different feature widths
@@ -48,11 +47,6 @@ def _config(name: str, profile=PROFILE, params: dict | None = None, seed: int = 
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> RunStore:
-    return RunStore(tmp_path_factory.mktemp("runs"))
-
-
-@pytest.fixture(scope="module")
 def teacher(store):
     cfg = teacher_config(PROFILE, TEACHER, "digits", seed=0)
     return cfg, get_or_run(cfg, store=store, device="cpu", progress=False)
@@ -64,35 +58,6 @@ def _store_beside(root, store: RunStore, teacher_cfg) -> RunStore:
     run = store.run(teacher_cfg.to_dict())
     os.symlink(run.dir, root / run.hash)
     return RunStore(root)
-
-
-def _equal(a, b, where: str = "state") -> None:
-    """Assert two nested states (dicts, lists, tensors, numbers) are exactly equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor), where
-        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
-        for key in a:
-            _equal(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            _equal(x, y, f"{where}[{i}]")
-    elif isinstance(a, np.ndarray):
-        assert np.array_equal(a, b), where
-    elif isinstance(a, float) and math.isnan(a):
-        assert isinstance(b, float) and math.isnan(b), where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
-def _is_equal(a, b) -> bool:
-    try:
-        _equal(a, b)
-    except AssertionError:
-        return False
-    return True
 
 
 # -- the contract of every registered method ---------------------------------------------------------
@@ -142,7 +107,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
 
     # Interrupted after epoch 1 (epoch 2 trained, its checkpoint never written), then resumed.
     resumable = _store_beside(tmp_path / "interrupted", store, teacher[0])
-    real_epoch = train_module.train_epoch
+    real_epoch = loop_module.train_epoch
     epochs_run: list[int] = []
 
     def recorded_epoch(cfg_, epoch, *args, **kwargs):
@@ -156,7 +121,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         return out
 
     with monkeypatch.context() as m:
-        m.setattr(train_module, "train_epoch", interrupt_in_epoch_2)
+        m.setattr(loop_module, "train_epoch", interrupt_in_epoch_2)
         with pytest.raises(_Interrupted):
             get_or_run(cfg, store=resumable, device="cpu", progress=False)
         assert epochs_run == [0, 1]
@@ -164,7 +129,7 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
         assert partial.state == "partial" and partial.result() is None and partial.epochs_done() == 1
 
         epochs_run.clear()
-        m.setattr(train_module, "train_epoch", recorded_epoch)
+        m.setattr(loop_module, "train_epoch", recorded_epoch)
         resumed = get_or_run(cfg, store=resumable, device="cpu", progress=False)
     assert epochs_run == [1, 2], "the second call did not resume from the epoch-1 checkpoint"
 
@@ -178,14 +143,14 @@ def test_every_method_trains_logs_its_terms_and_resumes_exactly(name, store, tea
             == {k: v for k, v in result["metrics"].items() if k not in timing})
     assert resumed["flops"] == result["flops"]
     for weights in ("final", "best"):
-        _equal(resumable.run(cfg.to_dict()).load_weights(weights), store.run(cfg.to_dict()).load_weights(weights),
-               f"{weights} weights")
+        equal(resumable.run(cfg.to_dict()).load_weights(weights), store.run(cfg.to_dict()).load_weights(weights),
+              f"{weights} weights")
     # The method's own state (policy, heads, memory bank, negative-sampling RNG, peer and its optimizer)
     # ends the same too.
     last_resumed = resumable.run(cfg.to_dict()).load_checkpoint()
     last_clean = store.run(cfg.to_dict()).load_checkpoint()
     for key in ("method", "model", "optimizer", "scheduler"):
-        _equal(last_resumed[key], last_clean[key], key)
+        equal(last_resumed[key], last_clean[key], key)
 
 
 # -- a method built by hand, as the loop builds it --------------------------------------------------
@@ -218,14 +183,6 @@ def _batch(seed: int, size: int = 8, train_size: int = 40):
     return x, y, index
 
 
-def _saved_and_loaded(state):
-    """``state`` written with torch.save and read back, as a checkpoint is (Run.load_checkpoint)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, map_location="cpu", weights_only=False)
-
-
 def _step(method: DistillationMethod, optimizer, scheduler, seed: int) -> dict[str, torch.Tensor]:
     x, y, index = _batch(seed)
     torch.manual_seed(100 + seed)  # dropout
@@ -243,25 +200,25 @@ def test_method_state_round_trips_through_torch_save(name):
     for seed in range(3):
         _step(trained, optimizer, scheduler, seed)
     state = trained.state_dict()
-    loaded = _saved_and_loaded(state)
+    loaded = saved_and_loaded(state)
 
     fresh, fresh_optimizer, fresh_scheduler = _build(cfg, seed=1)
     if any(v is not None for v in state.values()):  # the state says something a fresh method does not know
-        assert not _is_equal(fresh.state_dict(), state)
+        assert not is_equal(fresh.state_dict(), state)
     fresh.load_state_dict(loaded)
-    _equal(fresh.state_dict(), state, f"{name} state")
+    equal(fresh.state_dict(), state, f"{name} state")
 
     # What the loop restores beside it (student, optimizer, scheduler) plus this state is enough to
     # continue exactly: the next steps give the same terms and the same states.
     # (Through torch.save: Optimizer.load_state_dict would share the momentum buffers of a live one.)
-    fresh.student.load_state_dict(_saved_and_loaded(trained.student.state_dict()))
-    fresh_optimizer.load_state_dict(_saved_and_loaded(optimizer.state_dict()))
-    fresh_scheduler.load_state_dict(_saved_and_loaded(scheduler.state_dict()))
+    fresh.student.load_state_dict(saved_and_loaded(trained.student.state_dict()))
+    fresh_optimizer.load_state_dict(saved_and_loaded(optimizer.state_dict()))
+    fresh_scheduler.load_state_dict(saved_and_loaded(scheduler.state_dict()))
     for seed in (10, 11):
-        _equal(_step(fresh, fresh_optimizer, fresh_scheduler, seed), _step(trained, optimizer, scheduler, seed),
-               f"{name} terms after loading")
-    _equal(fresh.state_dict(), trained.state_dict(), f"{name} state after more steps")
-    _equal(fresh.student.state_dict(), trained.student.state_dict(), f"{name} student after more steps")
+        equal(_step(fresh, fresh_optimizer, fresh_scheduler, seed), _step(trained, optimizer, scheduler, seed),
+              f"{name} terms after loading")
+    equal(fresh.state_dict(), trained.state_dict(), f"{name} state after more steps")
+    equal(fresh.student.state_dict(), trained.student.state_dict(), f"{name} student after more steps")
 
 
 # -- bad input -----------------------------------------------------------------------------------------
@@ -337,9 +294,9 @@ def test_cmc_needs_sample_indices():
 def test_run_config_wants_the_registered_spelling():
     cfg = _config("kd")
     with pytest.raises(ValueError, match="registered name 'kd'"):
-        dataclasses.replace(cfg, method="HKD")
+        check_config(dataclasses.replace(cfg, method="HKD"))
     with pytest.raises(UnknownMethodError):
-        dataclasses.replace(cfg, method="nope")
+        check_config(dataclasses.replace(cfg, method="nope"))
     # method_config accepts the paper's spelling and stores the registered one
     assert method_config(PROFILE, "HKD", STUDENT, "digits", 0, teacher=cfg.teacher,
                          temperature=cfg.temperature) == cfg
@@ -356,7 +313,25 @@ def test_run_config_wants_the_registered_spelling():
 def test_run_config_checks_what_the_method_needs(method, fix, match):
     cfg = _config(method)
     with pytest.raises(ValueError, match=match):
-        dataclasses.replace(cfg, **fix)
+        check_config(dataclasses.replace(cfg, **fix))
+
+
+def test_get_or_run_checks_the_config_before_the_store_makes_its_run(tmp_path):
+    bad = dataclasses.replace(_config("kd"), teacher=None)  # a plain dataclass: only the method's check sees it
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(ValueError, match="needs a teacher"):
+        get_or_run(bad, store=store, device="cpu", progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_every_detection_counterpart_takes_its_methods_config():
+    # One config, two tasks: a counterpart checks and resolves a config exactly as its method does.
+    assert set(DETECTION_METHODS) <= set(METHODS)
+    for name, counterpart in DETECTION_METHODS.items():
+        spec = METHODS[name]
+        assert counterpart.name == spec.name
+        for attr in ("needs_teacher", "uses_temperature", "uses_alpha", "defaults"):
+            assert getattr(counterpart, attr) == getattr(spec, attr), (name, attr)
 
 
 # -- Hinton KD's terms are kd_loss ---------------------------------------------------------------------
@@ -404,7 +379,7 @@ def l2_method():
             return {"ce": F.cross_entropy(logits, y), "l2": self.params["weight"] * logits.pow(2).mean()}
 
     yield L2Test
-    methods_base._REGISTRY.pop("l2test", None)
+    METHODS.pop("l2test", None)
 
 
 def test_register_refuses_a_clash_or_a_nameless_class(l2_method):
@@ -413,7 +388,7 @@ def test_register_refuses_a_clash_or_a_nameless_class(l2_method):
     with pytest.raises(TypeError, match="'name'"):
         register(type("Nameless", (DistillationMethod,), {"paper_name": "X"}))
     assert register(l2_method) is l2_method  # registering the same class again is harmless
-    assert methods_base._REGISTRY["l2test"] is l2_method
+    assert METHODS["l2test"] is l2_method
 
 
 @pytest.mark.slow

@@ -1,14 +1,10 @@
-"""PT2E quantization: real int8 models of small networks, derived runs in the store, QAT resumes."""
-
-import math
+"""PT2E quantization: real int8 models of small networks (derived runs: tests/engine/test_quantized.py)."""
 
 import pytest
 import torch
 from torch import nn
 
 from greenkd_lib.methods import quantize as qz
-from greenkd_lib.paper.lab import Lab
-from greenkd_lib.engine.configs import teacher_config
 from greenkd_lib.methods.quantize import pt2e
 
 
@@ -83,65 +79,3 @@ def test_the_int8_backend_is_probed_and_lowers_a_model():
     labels = converted(x).argmax(1)
     assert qz.accuracy(converted, x, labels) > 90  # the lowered int8 kernels agree with the reference ops
     assert qz.latency_ms(converted, 8, 1, repeats=3, warmup=1) > 0
-
-
-def test_settings_are_checked_and_name_only_what_a_scheme_uses():
-    quick = qz.settings_for("quick")
-    assert quick.calibration_images == 256 and quick.qat_epochs == 2
-    assert qz.settings_for("quick", qat_epochs=5).qat_epochs == 5
-    assert quick.for_scheme("ptq") == {"calibration_images": 256}
-    assert "calibration_images" not in quick.for_scheme("qat")
-    with pytest.raises(ValueError, match="calibration_images must be a whole number >= 1, got 0"):
-        qz.settings_for("quick", calibration_images=0)
-    with pytest.raises(ValueError, match="qat_lr must be a finite number > 0"):
-        qz.settings_for("quick", qat_lr=math.nan)
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    lab = Lab("smoke", output_root=tmp_path_factory.mktemp("q"), progress=False, workers=1)
-    return lab, teacher_config(lab.profile, "mobilenetv2", lab.dataset, 0, lab.carbon)
-
-
-def test_a_quantized_model_is_a_derived_run_with_its_own_cost(smoke):
-    lab, parent = smoke
-    assert lab.store.run(parent.to_dict()).result() is None  # the parent is trained first
-    settings = qz.settings_for("smoke")
-    result = qz.quantize(parent, "ptq", store=lab.store, settings=settings)
-    run = lab.store.run_by_hash(result["hash"])
-    assert run.config["kind"] == "quantized" and run.config["parent"] == parent.to_dict()
-    assert lab.store.run(parent.to_dict()).result() is not None
-    assert result["flops"]["samples_seen"] == settings.calibration_images
-    assert result["footprint"]["energy_kwh"] > 0 and 0 <= result["metrics"]["test_acc"] <= 100
-    assert result["metrics"]["agreement_with_float"] >= 75  # the int8 model predicts as its float parent does
-    int8 = [t for _, t in qz.converted_model(lab.store, result["hash"]).named_buffers() if t.dtype == torch.int8]
-    assert len(int8) == 53  # every convolution and the classifier hold int8 weights
-    assert result["model"]["size_mb"] == pytest.approx((run.dir / qz.MODEL_FILE).stat().st_size / 1e6)
-    again = qz.quantize(parent, "ptq", store=lab.store, settings=settings)  # read back, not made again
-    assert again["finished_at"] == result["finished_at"]
-    exported = qz.export_float(parent, store=lab.store)
-    assert exported["model"]["size_mb"] >= 3 * result["model"]["size_mb"]  # int8 weights, and the graph besides
-    with pytest.raises(ValueError, match="unknown quantization scheme 'int4'; choose one of ptq, qat"):
-        qz.quantize(parent, "int4", store=lab.store, settings=settings)
-
-
-def test_qat_resumes_from_its_last_checkpoint(smoke):
-    lab, parent = smoke
-    settings = qz.settings_for("smoke")
-    first = qz.quantize(parent, "qat", store=lab.store, settings=settings)
-    run = lab.store.run_by_hash(first["hash"])
-    assert [h["observers"] for h in first["history"]] == [True, False]  # frozen after the first epoch
-    # As if killed during epoch 2: its checkpoint, the model and the result never written.
-    newest = sorted(run.checkpoint_dir.glob("epoch_*.pt"))[-1]
-    newest.unlink()
-    newest.with_name(newest.name + ".sha256").unlink()
-    run.result_path.unlink()
-    (run.dir / qz.MODEL_FILE).unlink()
-    qz.derived._CONVERTED.clear()
-    resumed = qz.quantize(parent, "qat", store=lab.store, settings=settings)
-    assert resumed["history"][0] == first["history"][0]  # epoch 1 read from its checkpoint
-    assert resumed["history"][1]["train_loss"] == pytest.approx(first["history"][1]["train_loss"], rel=1e-5)
-    assert resumed["flops"] == first["flops"]
-    rebuilt = qz.converted_model(lab.store, resumed["hash"])  # from the last checkpoint
-    x = torch.randn(4, 3, 12, 12)
-    assert torch.allclose(rebuilt(x), qz.load_program(lab.store, resumed["hash"])(x), atol=1e-4)

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 from torchvision.models.detection.ssd import SSD300_VGG16_Weights
 
-from greenkd_lib.models.detection.backbones import SSDVGGExtractor
-from greenkd_lib.models.detection.ssd import (DETECTORS, PAPER_IMAGE_SIZE, QUICK_IMAGE_SIZE, QUICK_WIDTHS,
-                                              anchor_generator, build_detector, detect, detector_flops,
-                                              feature_grids, forward_parts, match_anchors, pooled_dim,
-                                              pooled_features, ssd_losses)
 from greenkd_lib.models import count_parameters
+from greenkd_lib.models.detection.backbones import SSDVGGExtractor
+from greenkd_lib.models.detection.ssd import (anchor_generator, build_detector, detect, detector_flops, DETECTORS,
+                                              feature_grids, forward_parts, match_anchors, PAPER_IMAGE_SIZE,
+                                              pooled_dim, pooled_features, QUICK_IMAGE_SIZE, QUICK_WIDTHS,
+                                              ssd_losses)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

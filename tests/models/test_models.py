@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from greenkd_lib.models import (MODELS, UnknownModelError, build, count_parameters, forward_flops, gradcam_layer,
-                                model_size_bytes)
+from greenkd_lib.models import (build, count_parameters, forward_flops, gradcam_layer, model_size_bytes, MODELS,
+                                UnknownModelError)
 
 SIZES = (16, 32, 64)
 

@@ -9,20 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from greenkd_lib.paper.ablation import (gradient_summary, initial_model, measure_gradients, other_reduction, per_tau,
-                                        policy_table, training_batches, tuned_vs_ours, tuned_vs_ours_table)
 from greenkd_lib.methods import StochasticTemperature
+from greenkd_lib.paper.ablation import (gradient_summary, initial_model, measure_gradients, other_reduction,
+                                        per_tau, policy_table, training_batches, tuned_vs_ours,
+                                        tuned_vs_ours_table)
+from tests.helpers.grids import kd_grid
 
-
-def _grid():
-    # seed 0 prefers tau 2 on validation, seed 1 prefers tau 8; test accuracy differs from validation
-    rows = []
-    for seed, accs in ((0, {2.0: (90.0, 80.0), 8.0: (85.0, 70.0)}), (1, {2.0: (88.0, 60.0), 8.0: (92.0, 75.0)})):
-        for tau, (test, val) in accs.items():
-            rows.append({"method": "kd", "seed": seed, "tau": tau, "test_acc": test, "best_val_acc": val,
-                         "co2_g": 1.0 + tau / 10, "energy_kwh": 0.1, "wall_s": 1.0, "pflops": 1.0, "gflops_millions": 1.0,
-                         "temperature": f"tau={tau:g}", "hash": f"{seed}{int(tau)}"})
-    return pd.DataFrame(rows)
 
 
 def _ours(accs, label="tau~U{2..20}/batch", co2=1.0):
@@ -31,17 +23,17 @@ def _ours(accs, label="tau~U{2..20}/batch", co2=1.0):
 
 
 def test_per_tau_averages_over_seeds():
-    t = per_tau(_grid())
+    t = per_tau(kd_grid())
     assert list(t["tau"]) == [2.0, 8.0]
     assert t["test_acc_mean"].tolist() == [89.0, 88.5]
     assert t["test_acc_std"].iloc[0] == pytest.approx(np.std([90, 88], ddof=1))
     assert t["seeds"].tolist() == [2, 2] and t["co2_g"].tolist() == [1.2, 1.8]
-    one = per_tau(_grid().query("seed == 0"))
+    one = per_tau(kd_grid().query("seed == 0"))
     assert one["test_acc_std"].isna().all()  # one seed: no spread to report
 
 
 def test_tuned_vs_ours_chooses_on_validation_and_pairs_by_seed():
-    s = tuned_vs_ours(_grid(), _ours({0: 91.0, 1: 90.0}))
+    s = tuned_vs_ours(kd_grid(), _ours({0: 91.0, 1: 90.0}))
     # seed 0 keeps tau 2 (val 80: test 90), seed 1 keeps tau 8 (val 75: test 92)
     assert s["tuned_taus"] == "2, 8" and s["tuned_acc_mean"] == pytest.approx(91.0)
     assert s["ours_acc_mean"] == pytest.approx(90.5)
@@ -51,17 +43,17 @@ def test_tuned_vs_ours_chooses_on_validation_and_pairs_by_seed():
     assert s["trainings_tuned"] == 2 and s["trainings_ours"] == 1 and s["seeds"] == 2
     assert s["co2_tuned_g"] == pytest.approx(3.0) and s["co2_ours_g"] == pytest.approx(1.0)
     # only the seeds both sides have count
-    s1 = tuned_vs_ours(_grid(), _ours({1: 80.0}))
+    s1 = tuned_vs_ours(kd_grid(), _ours({1: 80.0}))
     assert s1["seeds"] == 1 and s1["ours_minus_tuned"] == pytest.approx(-12.0) and math.isnan(s1["tuned_acc_std"])
     with pytest.raises(ValueError, match="share no seed"):
-        tuned_vs_ours(_grid(), _ours({5: 80.0}))
+        tuned_vs_ours(kd_grid(), _ours({5: 80.0}))
     with pytest.raises(ValueError, match="empty"):
-        tuned_vs_ours(_grid().iloc[:0], _ours({0: 80.0}))
+        tuned_vs_ours(kd_grid().iloc[:0], _ours({0: 80.0}))
 
 
 def test_tuned_vs_ours_table_has_one_row_per_setting():
-    t = tuned_vs_ours_table({"mean": (_grid(), _ours({0: 91.0, 1: 90.0})),
-                             "batchmean": (_grid(), _ours({0: 80.0, 1: 80.0}))}, key="reduction")
+    t = tuned_vs_ours_table({"mean": (kd_grid(), _ours({0: 91.0, 1: 90.0})),
+                             "batchmean": (kd_grid(), _ours({0: 80.0, 1: 80.0}))}, key="reduction")
     assert t["reduction"].tolist() == ["mean", "batchmean"]
     assert t["ours_minus_tuned"].tolist() == pytest.approx([-0.5, -11.0])
     with pytest.raises(ValueError, match="empty"):

@@ -9,17 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenkd_lib.paper import ablation
 from greenkd_lib.methods import StochasticTemperature
+from greenkd_lib.paper import ablation
+from tests.helpers.grids import kd_grid
 
-
-def _grid():
-    rows = []
-    for seed, accs in ((0, {2.0: (90.0, 80.0), 8.0: (85.0, 70.0)}), (1, {2.0: (88.0, 60.0), 8.0: (92.0, 75.0)})):
-        for tau, (test, val) in accs.items():
-            rows.append({"method": "kd", "seed": seed, "tau": tau, "test_acc": test, "best_val_acc": val,
-                         "co2_g": 1.0, "energy_kwh": 0.1, "wall_s": 1.0, "gflops_millions": 1.0, "hash": f"{seed}{tau}"})
-    return pd.DataFrame(rows)
 
 
 def _ours(accs):
@@ -28,7 +21,7 @@ def _ours(accs):
 
 
 def test_tau_sweep_table_and_headline():
-    grid, ours = _grid(), _ours({(0, 32): 91.0, (1, 32): 90.0})
+    grid, ours = kd_grid(), _ours({(0, 32): 91.0, (1, 32): 90.0})
     tuned = pd.DataFrame({"seed": [0, 1], "tau": [2.0, 8.0], "test_acc": [90.0, 92.0]})
     assert ablation.chosen_taus(tuned).to_dict() == {2.0: [0], 8.0: [1]}
     table = ablation.tau_sweep_table(grid, tuned, ours, 2, 20)

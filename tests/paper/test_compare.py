@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greenkd_lib.data import published
 from greenkd_lib.paper import compare
-from greenkd_lib.data import published as paper
 
 
 def _rows():
@@ -41,16 +41,16 @@ def test_relative_to_the_teacher_overall_and_per_group():
 
 def test_beside_paper_columns_delta_and_not_published():
     ours = pd.DataFrame({"dataset": ["cifar10", "cifar10", "digits"], "q": ["x", "y", "x"], "v": [1.0, 2.0, 3.0]})
-    published = {("x", "cifar10"): 0.25, ("x", "cifar100"): 0.123456}
-    side = compare.beside_paper(ours, lambda r, d: published.get((r["q"], d)), value="v", ours_label="ours",
+    values = {("x", "cifar10"): 0.25, ("x", "cifar100"): 0.123456}
+    side = compare.beside_paper(ours, lambda r, d: values.get((r["q"], d)), value="v", ours_label="ours",
                                 datasets={"cifar10": "C10", "cifar100": "C100"}, same_dataset="paper, same",
                                 delta="ours - paper", digits=2)
     assert list(side.columns) == ["dataset", "q", "ours", "paper, C10", "paper, C100", "paper, same",
                                   "ours - paper"]
-    assert side["paper, C10"].tolist() == [0.25, paper.NOT_PUBLISHED, 0.25]
+    assert side["paper, C10"].tolist() == [0.25, published.NOT_PUBLISHED, 0.25]
     assert side["paper, C100"].iloc[0] == 0.12  # rounded to digits
-    assert side["paper, same"].tolist() == [0.25, paper.NOT_PUBLISHED, paper.NOT_PUBLISHED]
-    assert side["ours - paper"].tolist() == [0.75, paper.NOT_PUBLISHED, "n/a: the paper has no digits value"]
+    assert side["paper, same"].tolist() == [0.25, published.NOT_PUBLISHED, published.NOT_PUBLISHED]
+    assert side["ours - paper"].tolist() == [0.75, published.NOT_PUBLISHED, "n/a: the paper has no digits value"]
 
 
 def test_paper_hkd_ratio_from_table4():
@@ -66,6 +66,6 @@ def test_inference_beside_the_papers_teacher():
     where = compare.INFERENCE_PAPER
     assert list(side.columns) == ["method", "model", "time_s, ours (digits)", f"time_s, paper, {where}",
                                   "co2_g, ours (digits)", f"co2_g, paper, {where}"]
-    assert side[f"time_s, paper, {where}"].tolist() == [paper.headline_value("teacher_inference_time", "cifar100"),
-                                                        paper.NOT_PUBLISHED]
+    assert side[f"time_s, paper, {where}"].tolist() == [published.headline_value("teacher_inference_time", "cifar100"),
+                                                        published.NOT_PUBLISHED]
     assert not np.isnan(side["co2_g, ours (digits)"]).any()

@@ -3,12 +3,12 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from greenkd_lib.paper import fig1  # noqa: E402
+from greenkd_lib.paper import fig1
 
 
 def _history(scale, tuned=False):

@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from greenkd_lib.paper import fig2 as diagrams  # noqa: E402
+from greenkd_lib.paper import fig2 as diagrams
 
 
 def test_kd_diagrams_draws_two_panels():

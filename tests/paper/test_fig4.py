@@ -4,12 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from greenkd_lib.engine.evaluate import Predictions, confusion  # noqa: E402
-from greenkd_lib.paper import fig4  # noqa: E402
+from greenkd_lib.engine.evaluate import Predictions, confusion
+from greenkd_lib.paper import fig4
 
 NAMES = ["Teacher (resnet18)", "KD, tuned tau = 4 (mobilenetv2)", "Ours, stochastic tau (mobilenetv2)"]
 

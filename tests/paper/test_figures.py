@@ -6,15 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 
-from greenkd_lib.data import load  # noqa: E402
-from greenkd_lib.paper import ablation_figures as ablation_plots  # noqa: E402
-from greenkd_lib.paper import fig2, fig3, table2, table3, table7  # noqa: E402
+from greenkd_lib.data import load
+from greenkd_lib.paper import ablation_figures as ablation_plots
+from greenkd_lib.paper import fig2, fig3, table2, table3, table7
 
 
 @pytest.fixture(autouse=True)

@@ -13,12 +13,13 @@ import torch
 from greenkd_lib import data as data_mod
 from greenkd_lib.engine import train as train_mod
 from greenkd_lib.methods import FixedTemperature
-from greenkd_lib.paper.lab import COST_COLUMNS, Lab, summarize, tune
+from greenkd_lib.paper.lab import Lab
+from greenkd_lib.paper.rows import COST_COLUMNS, summarize, tune
 
 
 def _row(seed: int, tau: float, val: float, test: float, energy: float | None = 1.0, wall: float = 10.0,
          objective: str = "kd", other_load: float = 0.0, disturbed: bool = False, run_hash: str = "") -> dict:
-    """One fixed-tau KD result row, shaped as experiments._row makes them."""
+    """One fixed-tau KD result row, shaped as greenkd_lib.paper.rows.row makes them."""
     return {"method": "kd", "objective": objective, "dataset": "digits", "profile": "smoke", "teacher": "resnet18",
             "student": "mobilenetv2", "seed": seed, "tau": tau, "temperature": f"tau={tau:g}", "batch_size": 64,
             "test_acc": test, "best_test_acc": test + 1, "best_val_acc": val,

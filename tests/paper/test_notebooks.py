@@ -11,8 +11,8 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from greenkd_lib.paths import notebooks_dir
 from greenkd_lib.batch.reproduce import notebooks, reproduce
+from greenkd_lib.paths import notebooks_dir
 
 # The paper's figures and tables in the order the paper presents them, then the notebooks that go
 # beyond the paper.
@@ -136,11 +136,11 @@ def test_table4_rows_are_written_in_the_papers_columns(smoke_batch):
     """The output contract: measured Table 4 rows as CSV in the columns of the paper's table4.csv."""
     import pandas as pd
 
-    from greenkd_lib.data import published as paper
+    from greenkd_lib.data import published
 
     _, root = smoke_batch
     measured = pd.read_csv(root / "tables" / "table4_measured.csv")
-    assert list(measured.columns[: len(paper.table4().columns)]) == list(paper.table4().columns)
+    assert list(measured.columns[: len(published.table4().columns)]) == list(published.table4().columns)
     assert set(zip(measured["loss"], measured["method"])) == {
         (loss, method) for loss in ("HKD", "CMC", "DML") for method in ("tuned", "ours")}
     assert (measured["gflops_millions"] > 0).all() and measured["score_mean"].between(0, 100).all()

@@ -9,10 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from greenkd_lib.data import published as paper
-from greenkd_lib.paper import predictions
-from greenkd_lib.data import DatasetBundle, TensorImages
+from greenkd_lib.data import DatasetBundle, published, TensorImages
 from greenkd_lib.engine.evaluate import METRICS
+from greenkd_lib.paper import predictions
 
 CLASSES = ["0", "1", "2"]
 
@@ -109,9 +108,9 @@ def test_summary_differences_and_the_first_seed_table_on_fabricated_metrics():
     assert gaps.loc["f1", "ours - KD (tuned)"] == 0.0 and gaps.loc["kappa", "teacher - ours"] == 10.0
     first = predictions.table5(per_run, seed=0)
     assert len(first) == 3 and "hash" not in first and "run test_acc" not in first
-    assert first["paper accuracy, CIFAR-10 (abstract, Table 4)"].iloc[0] == paper.headline_value(
+    assert first["paper accuracy, CIFAR-10 (abstract, Table 4)"].iloc[0] == published.headline_value(
         "teacher_accuracy", "cifar10")
-    assert (first["paper Table 5 metrics, CIFAR-10"] == paper.NOT_PUBLISHED).all()
+    assert (first["paper Table 5 metrics, CIFAR-10"] == published.NOT_PUBLISHED).all()
 
 
 def test_per_class_f1_takes_one_run_per_method(tmp_path):

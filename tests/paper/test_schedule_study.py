@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from greenkd_lib.paper import schedule_study
 from greenkd_lib.config.profiles import get_profile
+from greenkd_lib.paper import schedule_study
 
 
 def _study(rows):

@@ -3,11 +3,11 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from greenkd_lib.paper import story  # noqa: E402
+from greenkd_lib.paper import story
 
 
 def test_draw_bill_one_bar_per_row_and_panel():

@@ -3,11 +3,11 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from greenkd_lib.paper.table1 import draw_table1  # noqa: E402
+from greenkd_lib.paper.table1 import draw_table1
 
 
 def test_two_panels_per_data_set_annotated_relative_to_the_teacher():

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from greenkd_lib.data import published as paper
+from greenkd_lib.data import published
 from greenkd_lib.models import MODELS, UnknownModelError
 from greenkd_lib.paper import table3 as catalog
 
@@ -50,7 +50,7 @@ def test_beside_paper_adds_the_published_cell_and_ratios_to_the_teacher():
     table = catalog.beside_paper(_measured(), "resnet18", 100, 16)
     col = "params (M): ours (paper, Fig 1 caption)"
     assert list(table.columns[:4]) == ["model", "role in the paper", "params (M)", col]
-    assert table[col].iloc[1] == paper.NOT_PUBLISHED and table[col].iloc[0] != paper.NOT_PUBLISHED
+    assert table[col].iloc[1] == published.NOT_PUBLISHED and table[col].iloc[0] != published.NOT_PUBLISHED
     student = table.set_index("model").loc["mobilenetv2"]
     assert student["resnet18 FLOPs / FLOPs"] == pytest.approx(20.0)
     assert student["resnet18 latency / latency"] == pytest.approx(2.0)

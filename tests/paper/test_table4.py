@@ -3,13 +3,14 @@
 import pandas as pd
 import pytest
 
-from greenkd_lib.data import published as paper
+from greenkd_lib.data import published
 from greenkd_lib.paper import table4
-from greenkd_lib.paper.lab import Lab, caption_scope
+from greenkd_lib.paper.lab import Lab
+from greenkd_lib.paper.rows import caption_scope
 
 
 def test_cost_ratios_of_the_papers_rows():
-    rows = paper.table4().query("task == 'classification'")
+    rows = published.table4().query("task == 'classification'")
     ratios = table4.cost_ratios(rows, "paper")
     assert len(ratios) == 9 and set(ratios["loss"]) == {"HKD", "CMC", "DML"}
     assert ratios["GFLOPs tuned / ours"].round().eq(20).all()  # 128.3 / 6.42, 975 / 48.75
@@ -19,13 +20,13 @@ def test_cost_ratios_of_the_papers_rows():
 
 
 def test_cost_ratios_need_both_rows():
-    rows = paper.table4().query("dataset == 'cifar10' and loss == 'CMC' and method == 'tuned'")
+    rows = published.table4().query("dataset == 'cifar10' and loss == 'CMC' and method == 'tuned'")
     with pytest.raises(ValueError, match="cifar10, CMC: need a row of each arm, 'tuned' and 'ours'"):
         table4.cost_ratios(rows, "paper")
 
 
 def test_measured_columns_begin_with_the_papers():
-    assert table4.TABLE4_COLUMNS == list(paper.table4().columns)
+    assert table4.TABLE4_COLUMNS == list(published.table4().columns)
 
 
 def test_a_lab_across_data_sets(tmp_path):
@@ -50,7 +51,7 @@ def test_plot_cost_ratios_draws_a_bar_per_cost_and_row():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ratios = table4.cost_ratios(paper.table4().query("dataset == 'cifar10'"), "paper")
+    ratios = table4.cost_ratios(published.table4().query("dataset == 'cifar10'"), "paper")
     fig, ax = plt.subplots()
     table4.plot_cost_ratios(ax, ratios, "paper", grid_size=20)
     assert len(ax.patches) == 3 * len(ratios) and ax.get_title() == "paper"
@@ -75,14 +76,14 @@ def test_ratios_beside_the_papers_rows_of_the_same_losses():
     assert ours["GFLOPs tuned / ours"].tolist() == [3.0, 3.0] and ours["grid values"].tolist() == [3, 3]
     theirs = ratios[ratios["source"] == "paper"]
     assert set(theirs["loss"]) == {"HKD", "DML"} and len(theirs) == 6  # three data sets, no CMC
-    assert (theirs["grid values"] == paper.NOT_PUBLISHED).all()
+    assert (theirs["grid values"] == published.NOT_PUBLISHED).all()
     assert "imply a grid of about 20-20 values" in table4.grid_note(ratios, 3)
 
 
 def test_cost_per_objective_relative_to_hkd():
     per = table4.cost_per_objective(_measured())
     assert per["GFLOPs / HKD's"].tolist() == [1.0, 2.0]
-    assert (per["paper: GFLOPs / HKD's, same data set"] == paper.NOT_PUBLISHED).all()  # digits is not the paper's
+    assert (per["paper: GFLOPs / HKD's, same data set"] == published.NOT_PUBLISHED).all()  # digits is not the paper's
 
 
 def test_vs_paper_on_the_papers_data_set_gives_the_difference():

@@ -4,11 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from greenkd_lib.paper.display import arm_style  # noqa: E402
-from greenkd_lib.paper.table5 import per_class_f1_figure  # noqa: E402
+from greenkd_lib.paper.display import arm_style
+from greenkd_lib.paper.table5 import per_class_f1_figure
 
 
 def test_one_marker_series_per_arm_in_its_colour_and_marker():

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from greenkd_lib.methods import quantize
+from greenkd_lib.engine.quantized import settings_for
 from greenkd_lib.paper import table8
 from greenkd_lib.paper.table8 import compression_figure, row_color
 
@@ -54,7 +54,7 @@ def test_without_latency_the_sentences_say_so():
 
 
 def test_settings_table_and_latency_batches():
-    table = table8.settings_table(quantize.settings_for("quick"), (False, "no oneDNN"))
+    table = table8.settings_table(settings_for("quick"), (False, "no oneDNN"))
     assert dict(zip(table["setting"], table["value"]))["int8 backend"] == "no oneDNN"
     assert table8.default_latency_batches("smoke") == (1,) and table8.default_latency_batches("quick") == (1, 64)
 

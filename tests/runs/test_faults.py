@@ -19,17 +19,16 @@ from pathlib import Path
 import pytest
 import torch
 
+import greenkd_lib.engine.loops.base as loop_module
 import greenkd_lib.engine.tally as energy_tally
-import greenkd_lib.engine.train as train_module
 from greenkd_lib.batch.cli import main as cli_main
+from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.config.run import RunConfig
 from greenkd_lib.engine.configs import teacher_config
-from greenkd_lib.config.profiles import get_profile
-from greenkd_lib.runs import RunIntegrityError, RunStore
-from greenkd_lib.runs import atomic as atomic_module
-from greenkd_lib.runs.integrity import sidecar, write_verified
-from greenkd_lib.runs.locking import RunLockTimeout, holding
 from greenkd_lib.engine.train import get_or_run, load_model
+from greenkd_lib.runs import atomic as atomic_module, RunIntegrityError, RunStore
+from greenkd_lib.runs.integrity import sidecar, write_verified
+from greenkd_lib.runs.locking import holding, RunLockTimeout
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
@@ -393,7 +392,7 @@ def test_fault_killed_partial_epoch_energy_is_kept(copy, reference, monkeypatch)
     run.result_path.unlink()
     shutil.rmtree(run.checkpoint_dir)
     monkeypatch.setattr(energy_tally, "TALLY_EVERY_S", 0.0)  # a tally after every batch
-    real = train_module.train_epoch
+    real = loop_module.train_epoch
 
     def killed_in_epoch_2(cfg_, epoch, *args, **kwargs):
         out = real(cfg_, epoch, *args, **kwargs)
@@ -402,7 +401,7 @@ def test_fault_killed_partial_epoch_energy_is_kept(copy, reference, monkeypatch)
         return out
 
     with monkeypatch.context() as m:
-        m.setattr(train_module, "train_epoch", killed_in_epoch_2)
+        m.setattr(loop_module, "train_epoch", killed_in_epoch_2)
         with pytest.raises(_Killed):
             get_or_run(cfg, store=store, device="cpu", progress=False)
     tally = json.loads((run.dir / energy_tally.TALLY_NAME).read_text())

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from greenkd_lib.runs import (CheckpointCorruptError, RunStore, atomic_torch_save, atomic_write_json,
-                              atomic_write_text, config_hash)
-from greenkd_lib.runs import atomic as atomic_module
+from greenkd_lib.runs import (atomic as atomic_module, atomic_torch_save, atomic_write_json, atomic_write_text,
+                              CheckpointCorruptError, config_hash, RunStore)
 
 CONFIG = {"model": "mobilenetv2", "dataset": "digits", "method": "kd", "epochs": 3, "lr": 0.1,
           "milestones": [1, 2], "teacher": {"model": "resnet18", "epochs": 3}, "label": "r18->mnv2 KD"}

@@ -7,7 +7,6 @@ store the moment it finishes, and a re-run of the grid submits only the runs sti
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
@@ -18,23 +17,10 @@ from ...config.run import RunConfig
 from ...runs import RunStore
 from ...runs.locking import owner_path
 from ..configs import run_label
+from ..slots import default_workers
 
 __all__ = ["Executor", "Grid", "GridReport", "GridError", "Failure", "missing_runs", "stages", "default_workers",
            "check_workers"]
-
-
-def default_workers(device: str | torch.device | None = None) -> int:
-    """Trainings at once on this machine: one per GPU where there are GPUs; on a CPU, 2 where it has
-    at least 2 cores (two single-threaded trainings side by side do more work per second than one on
-    both cores: benchmarks/kd_step.py), else 1."""
-    from ...devices import pick_device
-
-    dev = pick_device(device)
-    if dev.type == "cuda":
-        return torch.cuda.device_count() if dev.index is None else 1
-    if dev.type != "cpu":
-        return 1
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def check_workers(workers: object) -> int:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-from tests.methods import test_methods as contract
-from greenkd_lib.engine.configs import method_config, teacher_config
+from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.data.augment import BatchAugment
-from greenkd_lib.methods.datafree import cmi  # noqa: F401  (registers "cmi")
-from greenkd_lib.methods.datafree.cmi import contrastive_loss, masked_adversarial_kl
-from greenkd_lib.methods.datafree.hooks import InstanceMeans
-from greenkd_lib.methods.datafree.generators import Generator, reset_generator
-from greenkd_lib.methods.datafree.flops import counted
-from greenkd_lib.methods import FixedTemperature, StochasticTemperature
-from greenkd_lib.methods import Setup, get_method
+from greenkd_lib.engine.configs import method_config, teacher_config
 from greenkd_lib.engine.train import optimizer_factory
-from greenkd_lib.config.profiles import get_profile  # noqa: E402
-from tests.methods.datafree.test_generative import (CLASSES, PROFILE, SIZE, _bn_distance, _confidence,  # noqa: F401
-                                       _digits_teacher, _saved_and_loaded, _tiny)
+from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
+from greenkd_lib.methods.datafree.cmi import contrastive_loss, masked_adversarial_kl
+from greenkd_lib.methods.datafree.flops import counted
+from greenkd_lib.methods.datafree.hooks import InstanceMeans
+from tests.helpers.contract import equal, saved_and_loaded
+from tests.helpers.datafree import bn_distance, CLASSES, PROFILE, SIZE, tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -29,17 +24,12 @@ SMOKE = dict(get_profile("smoke").method_params["cmi"])
 STEPS = dict(synthesis_batch_size=32, g_steps=15, lr_g=0.01, ngf=16, bank_size=64, n_neg=32, head_hidden=32)
 
 
-@pytest.fixture(scope="module")
-def digits_teacher():
-    return _digits_teacher()
-
-
 def _method(teacher, mean=None, std=None, temperature=None, augment=None, **params):
     teacher_cfg = teacher_config(PROFILE, "resnet18", "digits", 0)
     cfg = method_config(PROFILE, "cmi", "wrn_16_1", "digits", 0, teacher=teacher_cfg,
                         temperature=temperature or FixedTemperature(4).config(), params=params)
     torch.manual_seed(1)
-    student = _tiny(width=8)
+    student = tiny(width=8)
     return get_method("cmi")(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=None,
                                         num_classes=CLASSES, image_size=SIZE, train_size=100,
                                         device=torch.device("cpu"), make_optimizer=optimizer_factory(cfg, 4),
@@ -73,11 +63,11 @@ def test_bad_parameters_name_themselves(params, match):
 
 def test_a_teacher_without_batchnorm_names_the_method():
     with pytest.raises(ValueError, match="cmi matches the teacher's BatchNorm statistics, but resnet18 has no"):
-        _method(_tiny(bn=False).eval().requires_grad_(False), **SMOKE)
+        _method(tiny(bn=False).eval().requires_grad_(False), **SMOKE)
 
 
 def test_pieces_on_hand_made_inputs():
-    net = _tiny().eval()
+    net = tiny().eval()
     x = torch.randn(4, 3, SIZE, SIZE)
     with InstanceMeans(net) as means:
         net(x)
@@ -108,7 +98,7 @@ def test_synthesis_moves_bn_statistics_and_classes_towards_the_teacher(digits_te
     method.new_epoch()
     method.synthesize()
     assert torch.equal(start.targets, method.targets)
-    before, after = _bn_distance(teacher, _pool_images(start)), _bn_distance(teacher, _pool_images(method))
+    before, after = bn_distance(teacher, _pool_images(start)), bn_distance(teacher, _pool_images(method))
     assert after < 0.8 * before, (before, after)
     log = method.epoch_log()
     assert log["syn_steps"] == STEPS["g_steps"] and set(method.log_terms) == {"bn", "oh", "adv", "cr"}
@@ -190,14 +180,14 @@ def test_state_round_trip_draws_the_same_next_batches(digits_teacher):
     trained.sample(3)  # mid-pass
     trained.synthesize()
     trained.sample(5)
-    state = _saved_and_loaded(trained.state_dict())
+    state = saved_and_loaded(trained.state_dict())
     fresh = _method(teacher, mean, std, **small)
     fresh.load_state_dict(state)
-    contract._equal(fresh.state_dict(), trained.state_dict(), "cmi state")
+    equal(fresh.state_dict(), trained.state_dict(), "cmi state")
     for _ in range(3):
         assert torch.equal(fresh.sample(5), trained.sample(5))
     for method in (fresh, trained):
         method.new_epoch()
         method.synthesize()
     assert fresh.epoch_log() == trained.epoch_log()
-    contract._equal(fresh.state_dict(), trained.state_dict(), "cmi state after a round")
+    equal(fresh.state_dict(), trained.state_dict(), "cmi state after a round")

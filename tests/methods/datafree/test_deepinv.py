@@ -1,25 +1,21 @@
 """DeepInversion: its pixels move towards the teacher's BN statistics and confidence; pool, cost, state.
 
-The method contract (tests/test_distill_methods.py) runs on it like on every registered method."""
+The method contract (tests/methods/test_methods.py) runs on it like on every registered method."""
 
 from __future__ import annotations
-
 
 import pytest
 import torch
 from torch import nn
 
-from tests.methods import test_methods as contract
-from greenkd_lib.engine.configs import method_config, teacher_config
 from greenkd_lib.data.augment import BatchAugment
-from greenkd_lib.methods.datafree import deepinv  # noqa: F401  (registers "deepinv")
-from greenkd_lib.methods.datafree.flops import counted
-from greenkd_lib.methods.datafree.hooks import BNStatistics
-from greenkd_lib.methods import FixedTemperature, StochasticTemperature
-from greenkd_lib.methods import Setup, get_method
+from greenkd_lib.engine.configs import method_config, teacher_config
 from greenkd_lib.engine.train import optimizer_factory
-from tests.methods.datafree.test_generative import (CLASSES, PROFILE, SIZE, _bn_distance, _confidence,  # noqa: F401
-                                       _digits_teacher, _saved_and_loaded, _tiny)
+from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
+from greenkd_lib.methods.datafree import deepinv
+from greenkd_lib.methods.datafree.flops import counted
+from tests.helpers.contract import equal, saved_and_loaded
+from tests.helpers.datafree import bn_distance, CLASSES, PROFILE, SIZE, tiny
 
 # What the smoke profile should give deepinv (the lead adds it there): one synthesis of 2 steps on 8 images per epoch.
 STEPS = dict(synthesis_batch_size=32, g_steps=20, ep_steps=3, kd_steps=3)
@@ -27,17 +23,12 @@ STEPS = dict(synthesis_batch_size=32, g_steps=20, ep_steps=3, kd_steps=3)
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-@pytest.fixture(scope="module")
-def digits_teacher() -> tuple[nn.Module, tuple, tuple]:
-    return _digits_teacher()
-
-
 def _method(teacher: nn.Module, mean=None, std=None, temperature=None, augment=None, **params):
     cfg = method_config(PROFILE, "deepinv", "wrn_16_1", "digits", 0,
                         teacher=teacher_config(PROFILE, "resnet18", "digits", 0),
                         temperature=temperature or FixedTemperature(4).config(), params={**STEPS, **params})
     torch.manual_seed(1)
-    student = _tiny(width=8)
+    student = tiny(width=8)
     return get_method("deepinv")(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=None,
                                             num_classes=CLASSES, image_size=SIZE, train_size=100,
                                             device=torch.device("cpu"), make_optimizer=optimizer_factory(cfg, 4),
@@ -68,7 +59,7 @@ def test_bad_parameters_name_themselves(params, match):
 
 def test_a_teacher_without_batchnorm_names_the_method():
     with pytest.raises(ValueError, match="deepinv matches the teacher's BatchNorm statistics, but resnet18 has no"):
-        _method(_tiny(bn=False).eval().requires_grad_(False))
+        _method(tiny(bn=False).eval().requires_grad_(False))
 
 
 def _targets_probability(teacher: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> float:
@@ -93,7 +84,7 @@ def test_pixels_move_towards_the_running_statistics_and_the_drawn_classes(digits
     method.synthesize()
     pooled = method.pool.to_float(method.pool.images)  # the final pixels, as the student reads them (uint8)
     assert len(method.pool) == STEPS["synthesis_batch_size"] and method.pool.images.dtype == torch.uint8
-    before, after = _bn_distance(teacher, start), _bn_distance(teacher, pooled)
+    before, after = bn_distance(teacher, start), bn_distance(teacher, pooled)
     assert after < 0.6 * before, (before, after)  # 4.51 -> 2.40 in 20 steps here
     # With CMI's weights (bn 10, oh 1) the teacher leans towards the drawn classes already: 0.15 -> 0.28.
     assert _targets_probability(teacher, pooled, targets) > 1.5 * _targets_probability(teacher, start, targets)
@@ -188,15 +179,15 @@ def test_state_round_trip_draws_the_same_next_batches(digits_teacher):
     trained.new_epoch()
     for _ in trained.batches(torch.Generator(), 2):  # one synthesis, then a pass of 20 stopped after 16 + 4
         pass
-    state = _saved_and_loaded(trained.state_dict())
+    state = saved_and_loaded(trained.state_dict())
     fresh = _method(teacher, mean, std, **params)
     assert len(fresh.pool) == 0 and len(state["pool"]["images"]) == 20
     fresh.load_state_dict(state)
-    contract._equal(fresh.state_dict(), trained.state_dict())
+    equal(fresh.state_dict(), trained.state_dict())
     for _ in range(3):  # the rest of the pass, a new pass, then a synthesis and its first batch
         assert torch.equal(fresh.sample(16), trained.sample(16))
     fresh.synthesize()
     trained.synthesize()
     assert torch.equal(fresh.pool.images, trained.pool.images) and len(fresh.pool) == 40
     assert torch.equal(fresh.sample(16), trained.sample(16))
-    contract._equal(fresh.state_dict(), trained.state_dict())
+    equal(fresh.state_dict(), trained.state_dict())

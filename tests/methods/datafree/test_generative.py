@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import copy
 
 import pytest
@@ -11,58 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from greenkd_lib import data
 from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.methods.datafree.flops import counted
-from greenkd_lib.methods.datafree.hooks import BNStatistics
-from greenkd_lib.methods import FixedTemperature, StochasticTemperature
-from greenkd_lib.methods import Setup, get_method
-from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.engine.train import optimizer_factory
-
-PROFILE = get_profile("smoke")
-SIZE, CLASSES = 12, 10
+from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
+from greenkd_lib.methods.datafree.flops import counted
+from tests.helpers.datafree import bn_distance, CLASSES, confidence, PROFILE, SIZE, tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-def _tiny(bn: bool = True, width: int = 16) -> nn.Module:
-    norm = (lambda c: nn.BatchNorm2d(c)) if bn else (lambda c: nn.Identity())
-    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), norm(width), nn.ReLU(),
-                         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), norm(2 * width), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, CLASSES))
-
-
-@pytest.fixture(scope="module")
-def digits_teacher() -> tuple[nn.Module, tuple, tuple]:
-    return _digits_teacher()
-
-
-def _digits_teacher() -> tuple[nn.Module, tuple, tuple]:
-    """A tiny BN teacher trained for 80 steps on digits: confident, with the running statistics of real digits."""
-    bundle = data.load("digits", image_size=SIZE)
-    loader = torch.utils.data.DataLoader(bundle.train, batch_size=64, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    torch.manual_seed(0)
-    teacher = _tiny()
-    optimizer = torch.optim.SGD(teacher.parameters(), lr=0.1, momentum=0.9)
-    step = 0
-    while step < 80:
-        for x, y in loader:
-            optimizer.zero_grad()
-            F.cross_entropy(teacher(x), y).backward()
-            optimizer.step()
-            step += 1
-            if step == 80:
-                break
-    return teacher.eval().requires_grad_(False), tuple(bundle.mean), tuple(bundle.std)
 
 
 def _method(name: str, teacher: nn.Module, mean=None, std=None, temperature=None, **params):
     cfg = method_config(PROFILE, name, "wrn_16_1", "digits", 0, teacher=teacher_config(PROFILE, "resnet18", "digits", 0),
                         temperature=temperature or FixedTemperature(4).config(), params=params)
     torch.manual_seed(1)
-    student = _tiny(width=8)
+    student = tiny(width=8)
     return get_method(name)(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=None,
                                        num_classes=CLASSES, image_size=SIZE, train_size=100,
                                        device=torch.device("cpu"), make_optimizer=optimizer_factory(cfg, 4),
@@ -74,25 +34,6 @@ def _fixed_batch(method, n: int = 64) -> torch.Tensor:
     z = torch.randn(n, method.params["nz"], generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         return method.normalize(copy.deepcopy(method.generator).train()(z))
-
-
-def _bn_distance(teacher: nn.Module, x: torch.Tensor) -> float:
-    with BNStatistics(teacher) as hook, torch.no_grad():
-        teacher(x)
-        return float(hook.take())
-
-
-def _confidence(teacher: nn.Module, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float(teacher(x).softmax(1).amax(1).mean())
-
-
-def _saved_and_loaded(state):
-    """``state`` after a round trip through ``torch.save`` (as a checkpoint makes it)."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, map_location="cpu", weights_only=False)
 
 
 def _kl(method, x: torch.Tensor) -> float:
@@ -107,10 +48,10 @@ STEPS = dict(synthesis_batch_size=32, g_steps=15, lr_g=0.01, ngf=16)
 def test_dfq_moves_the_bn_statistics_of_its_batches_towards_the_running_ones(digits_teacher):
     teacher, mean, std = digits_teacher
     method = _method("dfq", teacher, mean, std, **STEPS)
-    before = _bn_distance(teacher, _fixed_batch(method))
+    before = bn_distance(teacher, _fixed_batch(method))
     method.new_epoch()
     method.synthesize()
-    after = _bn_distance(teacher, _fixed_batch(method))
+    after = bn_distance(teacher, _fixed_batch(method))
     assert after < 0.8 * before, (before, after)
     log = method.epoch_log()
     assert log["syn_steps"] == STEPS["g_steps"] and set(method.log_terms) == {"bn", "oh", "adv", "balance"}
@@ -121,15 +62,15 @@ def test_dafl_raises_the_teachers_confidence_and_spreads_its_classes(digits_teac
     # The one-hot term raises the teacher's confidence on the batches (an untrained generator draws
     # near-constant images the tiny teacher already calls one class with 0.97).
     method = _method("dafl", teacher, mean, std, **{**STEPS, "balance": 0.0})
-    before = _confidence(teacher, _fixed_batch(method))
+    before = confidence(teacher, _fixed_batch(method))
     method.synthesize()
-    assert 1 - _confidence(teacher, _fixed_batch(method)) < 0.1 * (1 - before)
+    assert 1 - confidence(teacher, _fixed_batch(method)) < 0.1 * (1 - before)
     # With CMI's weights the balance term (20) spreads the batch over the classes, the teacher staying confident.
     method = _method("dafl", teacher, mean, std, **STEPS)
     assert _classes(teacher, _fixed_batch(method)) == 1
     method.synthesize()
     x = _fixed_batch(method)
-    assert _classes(teacher, x) >= 7 and _confidence(teacher, x) > 0.5  # chance: 0.1
+    assert _classes(teacher, x) >= 7 and confidence(teacher, x) > 0.5  # chance: 0.1
 
 
 def _classes(teacher: nn.Module, x: torch.Tensor) -> int:
@@ -152,9 +93,9 @@ def test_zskt_raises_the_teacher_student_kl_with_the_student_fixed(digits_teache
 
 def test_dfq_with_a_teacher_without_batchnorm_names_the_method():
     with pytest.raises(ValueError, match="dfq matches the teacher's BatchNorm statistics, but resnet18 has no"):
-        _method("dfq", _tiny(bn=False).eval().requires_grad_(False))
-    _method("dafl", _tiny(bn=False).eval().requires_grad_(False))  # DAFL and ZSKT need no BN statistics
-    _method("zskt", _tiny(bn=False).eval().requires_grad_(False))
+        _method("dfq", tiny(bn=False).eval().requires_grad_(False))
+    _method("dafl", tiny(bn=False).eval().requires_grad_(False))  # DAFL and ZSKT need no BN statistics
+    _method("zskt", tiny(bn=False).eval().requires_grad_(False))
 
 
 def test_cmis_weights_and_ratios_are_the_defaults():

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from greenkd_lib.methods.datafree.generators import Generator, LargeGenerator, check_generator_size, reset_generator
-from greenkd_lib.methods.datafree.hooks import BNStatistics, bn_layers
+from greenkd_lib.methods.datafree.generators import (check_generator_size, Generator, LargeGenerator,
+                                                     reset_generator)
+from greenkd_lib.methods.datafree.hooks import bn_layers, BNStatistics
 from greenkd_lib.methods.datafree.losses import activation, adversarial_kl, balance, jsdiv, onehot, total_variation
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
