@@ -22,14 +22,41 @@ NATIVE_SIZE = 32
 ROW_BYTES = 3 * NATIVE_SIZE * NATIVE_SIZE
 
 
+# What the official batches' pickles may name: numpy's array reconstruction and dtype (numpy 1 and 2
+# module paths) and, in protocol-2 pickles written by Python 3, the bytes codec; nothing else is
+# imported, so a planted pickle cannot run code.
+_BATCH_GLOBALS: dict[str, frozenset[str]] = {
+    "_codecs": frozenset({"encode"}),
+    "numpy": frozenset({"ndarray", "dtype"}),
+    "numpy.core.multiarray": frozenset({"_reconstruct", "scalar"}),
+    "numpy._core.multiarray": frozenset({"_reconstruct", "scalar"}),
+    "numpy.core.numeric": frozenset({"_frombuffer"}),
+    "numpy._core.numeric": frozenset({"_frombuffer"}),
+}
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle names something a CIFAR batch never holds."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that admits only what a CIFAR python batch needs (:data:`_BATCH_GLOBALS`)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name in _BATCH_GLOBALS.get(module, ()):
+            return super().find_class(module, name)
+        raise _RefusedGlobal(f"it names {module}.{name}, which no CIFAR batch holds")
+
+
 class _CheckedCifar:
     """Mixin over torchvision's CIFAR readers: check files by content, not md5, unless ``download=True``.
 
     torchvision accepts a batch file only when its md5 equals the one of the official archive, so
     files written by tests (or re-pickled copies) would be refused as "not found or corrupted"
-    without saying which file or why. Without ``download`` the check here is instead "every file
-    present, unpickle-able and well-formed", and each failure names its file. With
-    ``download=True`` torchvision's own checks (md5, then download) apply unchanged.
+    without saying which file or why. Without ``download`` the files are read here instead: "every
+    file present, well-formed, and holding nothing but what a batch holds" (a restricted unpickler,
+    so a planted file runs no code), and each failure names its file. With ``download=True``
+    torchvision's own checks (md5, then download) apply unchanged.
     """
 
     dataset_name: str
@@ -45,7 +72,7 @@ class _CheckedCifar:
             if missing:
                 raise dataset_not_found(self.dataset_name, folder,
                                         self.layout + f"\nmissing: {', '.join(missing)}", self.how_to_get)
-            super().__init__(str(root), train=train, download=False)
+            self._read(root, train)
             return
         try:
             super().__init__(str(root), train=train, download=True)
@@ -67,27 +94,39 @@ class _CheckedCifar:
         path = Path(self.root) / self.base_folder / name
         try:
             with open(path, "rb") as f:
-                return pickle.load(f, encoding="latin1")  # the official files are Python 2 pickles
-        except Exception as e:  # any unpickling failure means the same thing: the file is damaged
+                return _BatchUnpickler(f, encoding="latin1").load()  # the official files are Python 2 pickles
+        except _RefusedGlobal as e:
+            raise DatasetCorruptError(
+                f"data set {self.dataset_name!r}: refused to unpickle {path.absolute()}: {e}; a CIFAR python batch "
+                f"holds only a dict of bytes, lists and a numpy array: replace the file (download=True re-fetches "
+                f"it and checks its md5)") from e
+        except Exception as e:  # any other unpickling failure means the same thing: the file is damaged
             raise DatasetCorruptError(
                 f"data set {self.dataset_name!r}: cannot unpickle {path.absolute()} ({type(e).__name__}: {e}); "
                 f"the file is damaged or not a CIFAR python batch: replace it (download=True re-fetches it)"
             ) from e
 
-    def _check_integrity(self) -> bool:
-        if self._strict:
-            return super()._check_integrity()
-        for name, _ in self.train_list if self.train else self.test_list:
+    def _read(self, root: Path, train: bool) -> None:
+        """torchvision's reading of the split's batches and meta (the same ``data``, ``targets`` and
+        ``classes``), each file through the restricted unpickler: torchvision's own ``pickle.load``
+        would run whatever a planted file holds."""
+        datasets.VisionDataset.__init__(self, str(root))
+        self.train = train
+        data, self.targets = [], []
+        for name, _ in self.train_list if train else self.test_list:
             entry = self._unpickle(name)
             problem = _batch_problem(entry)
             if problem:
                 raise DatasetCorruptError(
                     f"data set {self.dataset_name!r}: {Path(self.root, self.base_folder, name).absolute()} "
                     f"is not a CIFAR python batch: {problem}; replace it (download=True re-fetches it)")
-        return True
+            data.append(entry["data"])
+            self.targets.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        self.data = np.vstack(data).reshape(-1, 3, 32, 32).transpose((0, 2, 3, 1))  # HWC, as torchvision
+        self._load_meta()
 
     def _load_meta(self) -> None:
-        if self._strict:
+        if self._strict:  # torchvision read the files after checking their md5
             return super()._load_meta()
         meta = self._unpickle(self.meta["filename"])
         key = self.meta["key"]

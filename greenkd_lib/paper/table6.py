@@ -304,8 +304,10 @@ def measured_caption(lab: Lab, scope: str, pair: tuple[str, str], seeds: list[in
 
 def reference_caption(scope: str) -> str:
     """The caption of :func:`beside_reference`'s table."""
+    # CMI's datafree_kd.py re-assigns criterion = KLDiv() (T = 1) in its DAFL, ZSKT and DFQ branches.
     return (f"Student test accuracy (%) per synthesizer, measured ({scope}) beside zju-vipa/CMI's README (CIFAR-10, "
-            f"WRN-40-2 -> WRN-16-1, its schedules); the paper's Table 6: {published.NOT_PUBLISHED}")
+            f"WRN-40-2 -> WRN-16-1, its schedules; its DAFL, ZSKT and DFQ students learn at T = 1, ours at the "
+            f"tuned or the stochastic tau, so the settings differ); the paper's Table 6: {published.NOT_PUBLISHED}")
 
 
 def cost_ratios_caption(scope: str, grid_size: int) -> str:

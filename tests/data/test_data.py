@@ -288,6 +288,28 @@ def test_cifar_corrupt_batch(tmp_path):
         load("cifar10", tmp_path)
 
 
+class _Planted:
+    """A pickle that creates a file when loaded: what a planted data_batch could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("name, dataset", [("data_batch_1", "cifar10"), ("test_batch", "cifar10"),
+                                           ("batches.meta", "cifar10"), ("train", "cifar100"), ("meta", "cifar100")])
+def test_a_planted_pickle_runs_no_code_and_is_named(tmp_path, name, dataset):
+    folder = (datagen.write_cifar10 if dataset == "cifar10" else datagen.write_cifar100)(tmp_path / "data")
+    marker = tmp_path / "ran"
+    with open(folder / name, "wb") as f:
+        pickle.dump({"data": _Planted(marker), "labels": [0]}, f, protocol=4)
+    with pytest.raises(DatasetCorruptError, match=rf"refused to unpickle .*{name}: it names pathlib.Path.touch"):
+        load(dataset, tmp_path / "data", val_fraction=0.4)
+    assert not marker.exists()
+
+
 def test_cifar_corrupt_meta(tmp_path):
     folder = datagen.write_cifar100(tmp_path)
     with open(folder / "meta", "wb") as f:

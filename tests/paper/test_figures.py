@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from greenkd_lib.data import load
-from greenkd_lib.paper import ablation_figures as ablation_plots
+from greenkd_lib.paper import ablation_figures
 from greenkd_lib.paper import fig2, fig3, table2, table3, table7
 
 
@@ -71,16 +71,16 @@ def test_table7_accuracy_and_co2_panels():
 
 
 def test_ablation_figures():
-    fig = ablation_plots.reduction_figure({"mean": _grid(), "batchmean": _grid(1)},
+    fig = ablation_figures.reduction_figure({"mean": _grid(), "batchmean": _grid(1)},
                                           {"mean": _ours(), "batchmean": _ours()}, [1.0, 4.0], 2, 20)
     assert len(fig.legends[0].get_texts()) == 4
     policies = pd.DataFrame({"variant": ["a", "b"], "temperature": ["t1", "t2"], "test_acc_mean": [80.0, 81.0],
                              "test_acc_std": [1.0, np.nan]})
     fixed = pd.DataFrame({"tau": [1.0, 4.0], "test_acc_mean": [78.0, 83.0]})
-    assert len(ablation_plots.policy_figure(policies, fixed, 82.0).axes[0].get_yticklabels()) == 2
+    assert len(ablation_figures.policy_figure(policies, fixed, 82.0).axes[0].get_yticklabels()) == 2
     sizes = pd.DataFrame([{"state": s, "reduction": r, "tau": t, "param_ratio": 0.1 * t, "logit_ratio": 0.2 * t}
                           for s in ("at initialisation", "trained") for r in ("mean", "batchmean") for t in (1.0, 2.0)])
     averaged = pd.DataFrame([{"state": s, "reduction": r, "policy": "paper's", "avg": 0.15}
                              for s in ("at initialisation", "trained") for r in ("mean", "batchmean")])
-    fig = ablation_plots.gradient_figure(sizes, averaged, ["mean", "batchmean"], 1, 2, "mobilenetv2")
+    fig = ablation_figures.gradient_figure(sizes, averaged, ["mean", "batchmean"], 1, 2, "mobilenetv2")
     assert [ax.get_title() for ax in fig.axes] == ["mobilenetv2 at initialisation", "mobilenetv2 trained"]

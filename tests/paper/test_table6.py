@@ -11,7 +11,6 @@ import torch
 
 from greenkd_lib.paper import table6
 from greenkd_lib.paper.lab import Lab
-from greenkd_lib.paper import table6 as table6_plots
 
 
 def _measured() -> pd.DataFrame:
@@ -95,16 +94,21 @@ def test_reference_is_cmis_readme_never_the_papers():
 
 
 def test_plots_draw_bars_grids_and_curves():
-    fig = table6_plots.accuracy_and_co2(_measured(), grid_size=3, teacher_acc=98.0)
+    fig = table6.accuracy_and_co2(_measured(), grid_size=3, teacher_acc=98.0)
     assert len(fig.axes[0].patches) == 4 and len(fig.axes[1].patches) == 4
     assert [t.get_text() for t in fig.axes[1].texts] == ["0.33x", "0.33x"]
     plt.close(fig)
     images = {"DAFL": torch.zeros(40, 3, 12, 12, dtype=torch.uint8), "CMI": torch.full((8, 3, 12, 12), 255,
                                                                                       dtype=torch.uint8)}
-    fig = table6_plots.synthetic_grids(images, per_method=16)
+    fig = table6.synthetic_grids(images, per_method=16)
     assert [ax.get_title() for ax in fig.axes] == ["DAFL", "CMI"]
     plt.close(fig)
     history = pd.DataFrame({"epoch": [1, 2], "test_acc": [20.0, 40.0], "syn_teacher_conf": [0.5, 0.9]})
-    fig = table6_plots.accuracy_by_epoch({"DAFL": history})
+    fig = table6.accuracy_by_epoch({"DAFL": history})
     assert list(fig.axes[1].lines[0].get_ydata()) == [50.0, 90.0]
     plt.close(fig)
+
+
+def test_the_reference_caption_says_cmi_trains_dafl_zskt_and_dfq_at_t_1():
+    caption = table6.reference_caption("digits, quick profile")
+    assert "DAFL, ZSKT and DFQ students learn at T = 1" in caption and "settings differ" in caption
