@@ -24,7 +24,11 @@ def _runs(args: argparse.Namespace) -> int:
     from ..runs import RunStore
 
     root = runs_root() if args.root is None else Path(args.root)
-    store = RunStore(root)
+    try:
+        store = RunStore(root)
+    except NotADirectoryError as err:
+        print(f"greenkd runs: {err}", file=sys.stderr)
+        return 2
     if args.action == "rm":
         if not args.hash:
             print("greenkd runs rm: give the hash (or a unique prefix) of the run to remove", file=sys.stderr)

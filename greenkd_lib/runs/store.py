@@ -88,6 +88,9 @@ class RunStore:
 
     def __init__(self, root: str | Path = "outputs/runs") -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"runs_root {self.root.absolute()} is a file, not a folder: point runs_root "
+                                     "(or GREENKD_HOME) at a folder, or move the file away")
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
@@ -142,8 +145,17 @@ class RunStore:
     def _runs(self) -> list[Run]:
         if not self.root.is_dir():
             return []
-        return [self._stored(d.name) for d in sorted(self.root.iterdir())
-                if d.is_dir() and _HASH_DIR.fullmatch(d.name)]
+        runs = []
+        for d in sorted(self.root.iterdir()):
+            if not _HASH_DIR.fullmatch(d.name):
+                continue
+            if d.is_symlink():  # a link may lead outside the store: never read through it, never delete it
+                logger.warning("%s is a symbolic link (to %s), not a run folder: the run store neither follows nor "
+                               "deletes links; remove the link yourself if it should go", d, d.resolve())
+                continue
+            if d.is_dir():
+                runs.append(self._stored(d.name))
+        return runs
 
     def _stored(self, hash: str) -> Run:
         """The run stored as ``root/<hash>``, its config read and checked.
@@ -238,6 +250,9 @@ class RunStore:
         return self._remove(self.run_by_hash(hash_prefix))
 
     def _remove(self, run: Run) -> Path:
+        if run.dir.is_symlink():
+            raise RuntimeError(f"{run.dir} is a symbolic link (to {run.dir.resolve()}): the run store does not "
+                               "delete through links; remove the link yourself")
         lock = run.lock()
         try:
             lock.acquire(blocking=False)

@@ -366,3 +366,34 @@ def test_remove(tmp_path):
     assert store.remove(ha[:6]) == tmp_path / ha
     assert not (tmp_path / ha).exists() and (tmp_path / hb).exists()
     assert list(store.list()["hash"]) == [hb]
+
+
+# -- links and roots that are not what they seem (issue 31) ---------------------------------------------
+
+def test_a_run_folder_that_is_a_link_is_neither_listed_nor_deleted(tmp_path, caplog, capsys):
+    from greenkd_lib.batch.cli import main as cli_main
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the store's")
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / ("ab" * 6)).symlink_to(outside, target_is_directory=True)
+    store = RunStore(root)
+    with caplog.at_level("WARNING"):
+        assert store.clean(dry_run=True) == [] and store.clean() == []
+    assert "is a symbolic link" in caplog.text and "neither follows nor deletes links" in caplog.text
+    assert cli_main(["runs", "clean", "--root", str(root)]) == 0
+    assert cli_main(["runs", "rm", "abab", "--root", str(root)]) == 2  # no such run: the link is not one
+    assert (outside / "keep.txt").read_text() == "not the store's" and (root / ("ab" * 6)).is_symlink()
+
+
+def test_a_runs_root_that_is_a_file_is_named(tmp_path, capsys):
+    from greenkd_lib.batch.cli import main as cli_main
+
+    file = tmp_path / "runs"
+    file.write_text("a file")
+    with pytest.raises(NotADirectoryError, match=r"runs_root .*runs is a file, not a folder"):
+        RunStore(file)
+    assert cli_main(["runs", "--root", str(file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
