@@ -12,13 +12,14 @@ The house, from the ground up (each package's docstring says what it owns and wh
 - ``paper``: ``Lab`` and one module per figure or table of the paper;
 - ``batch``: ``greenkd reproduce``, the report and the command line.
 
-The names below are the public API; each is loaded on first use, so ``import greenkd_lib`` stays cheap.
+The names below are the public API; each is loaded on first use, so ``import greenkd_lib`` stays cheap
+and the package's face imports nothing of the wings (no import runs back up to it).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -39,21 +40,6 @@ _API: dict[str, str] = {
     "pick_device": "devices",
 }
 __all__ = ["__version__", *_API]
-
-if TYPE_CHECKING:  # for type checkers and editors; at run time each name is imported on first use
-    from .carbon.meter import CarbonMeter
-    from .config.profiles import PROFILES, Profile, get_profile
-    from .config.run import CarbonSettings, RunConfig
-    from .devices import pick_device
-    from .engine.configs import method_config, run_label, student_config, teacher_config
-    from .engine.train import get_or_run, load_model
-    from .methods import METHODS, get_method
-    from .methods.base import DistillationMethod
-    from .methods.kd import kd_loss
-    from .methods.temperature import TUNED_GRID, FixedTemperature, StochasticTemperature, TemperaturePolicy
-    from .paper.lab import Lab
-    from .paper.rows import summarize, tune
-    from .runs.store import RunStore
 
 
 def __getattr__(name: str) -> Any:
