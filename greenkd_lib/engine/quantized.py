@@ -25,8 +25,9 @@ from ..models import forward_flops
 from ..runs import Run, RunStore
 from ..runs.integrity import read_verified, write_verified
 from .configs import run_label
+from .loops import seed_everything
 from .slots import training_slot
-from .train import get_or_run, load_model, seed_everything
+from .train import get_or_run, load_model
 
 __all__ = ["SCHEMES", "QuantizeSettings", "settings_for", "quantized_config", "quantize", "load_program",
            "MODEL_FILE", "split_tensors", "export_float", "check_scheme", "converted_model"]

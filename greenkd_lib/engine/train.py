@@ -20,16 +20,11 @@ from ..devices import pick_device
 from ..runs import Run, RunStore
 from ..runs.recovery import verify_trained_run
 from .configs import check_config, run_label
-from .epochs import progress_bar, resume_state, short_label, TrainingDivergedError
 from .inputs import precision_context
-from .loops import load_classifier, load_detector, loop_for, optimizer_factory, seed_everything, SYNTHETIC_ARTIFACT
-from .record import tau_columns
+from .loops import load_classifier, load_detector, loop_for
 from .slots import slot_device, training_slot
 
-# seed_everything, optimizer_factory, SYNTHETIC_ARTIFACT and the epochs' helpers live in .loops and
-# .epochs; they are named here too for code that imports them from this module.
-__all__ = ["TrainingDivergedError", "train", "get_or_run", "load_model", "seed_everything", "optimizer_factory",
-           "progress_bar", "short_label", "SYNTHETIC_ARTIFACT", "resume_state", "tau_columns"]
+__all__ = ["get_or_run", "train", "load_model"]
 
 
 def load_model(cfg: RunConfig, store: RunStore, weights: str = "best", device: str | torch.device = "cpu",

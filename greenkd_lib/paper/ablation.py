@@ -244,7 +244,7 @@ def initial_model(name: str, num_classes: int, image_size: int | None, seed: int
     """The weights a training run of ``name`` with ``seed`` starts from (as ``train.train`` seeds
     and builds them), in train mode on the CPU."""
     from .. import models
-    from ..engine.train import seed_everything
+    from ..engine.loops import seed_everything
 
     seed_everything(int(seed))
     return models.build(name, num_classes, image_size).train()

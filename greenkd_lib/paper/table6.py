@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 from ..data import published
-from ..engine.train import SYNTHETIC_ARTIFACT
+from ..engine.loops import SYNTHETIC_ARTIFACT
 from ..methods import FixedTemperature, get_method
 from ..models import canonical_name
 from . import compare

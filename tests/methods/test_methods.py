@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 import greenkd_lib.engine.loops.base as loop_module
-import greenkd_lib.engine.train as train_module
 from greenkd_lib import models
 from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.config.run import RunConfig
@@ -167,7 +166,7 @@ def _build(cfg: RunConfig, seed: int, train_size: int = 40, steps_per_epoch: int
             teacher = models.WithFeatures(teacher)
     torch.manual_seed(seed)
     student = models.build(cfg.model, NUM_CLASSES, IMAGE_SIZE)
-    make_optimizer = train_module.optimizer_factory(cfg, steps_per_epoch)
+    make_optimizer = loop_module.optimizer_factory(cfg, steps_per_epoch)
     method = spec(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=teacher_dim,
                              num_classes=NUM_CLASSES, image_size=IMAGE_SIZE,
                              train_size=train_size, device=torch.device("cpu"), make_optimizer=make_optimizer))

@@ -17,6 +17,7 @@ from ...config.run import RunConfig
 from ...runs import RunStore
 from ...runs.locking import owner_path
 from ..configs import run_label
+from ..epochs import short_label
 from ..slots import default_workers
 
 __all__ = ["Executor", "Grid", "GridReport", "GridError", "Failure", "missing_runs", "stages", "default_workers",
@@ -181,7 +182,5 @@ def grid_bar(total: int, executor: str, enabled: bool):
 
 def show_running(bar, grid: Grid, pending: Iterable[RunConfig]) -> None:
     """Name the runs of ``pending`` that are training now in ``bar``'s postfix."""
-    from ..epochs import short_label
-
     names = [short_label(run_label(cfg), 28) for cfg in grid.running(pending)]
     bar.set_postfix_str("; ".join(names) if names else "waiting", refresh=True)

@@ -8,7 +8,7 @@ import torch
 from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.data.augment import BatchAugment
 from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.engine.train import optimizer_factory
+from greenkd_lib.engine.loops import optimizer_factory
 from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
 from greenkd_lib.methods.datafree.cmi import contrastive_loss, masked_adversarial_kl
 from greenkd_lib.methods.datafree.flops import counted

@@ -10,7 +10,7 @@ from torch import nn
 
 from greenkd_lib.data.augment import BatchAugment
 from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.engine.train import optimizer_factory
+from greenkd_lib.engine.loops import optimizer_factory
 from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
 from greenkd_lib.methods.datafree import deepinv
 from greenkd_lib.methods.datafree.flops import counted

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from greenkd_lib.engine.configs import method_config, teacher_config
-from greenkd_lib.engine.train import optimizer_factory
+from greenkd_lib.engine.loops import optimizer_factory
 from greenkd_lib.methods import FixedTemperature, get_method, Setup, StochasticTemperature
 from greenkd_lib.methods.datafree.flops import counted
 from tests.helpers.datafree import bn_distance, CLASSES, confidence, PROFILE, SIZE, tiny
