@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..config.run import RunConfig
 from ..methods import DistillationMethod
 from ..methods.kd import sum_terms
 from ..runs import Run
+from ..runs.integrity import misfit, safe_torch_load, torch_bytes
 from ..runs.recovery import best_weights_usable
 from .configs import run_label
 from .record import RunRecord, tau_columns
@@ -134,26 +136,68 @@ def resume_state(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: 
     """A run's record at its last usable checkpoint, with ``model``, ``optimizer``, ``scheduler``,
     ``method`` and the global RNGs loaded from it (a fresh record if none), and the footprint of work
     a killed process did after that checkpoint (added to the record's footprint; None if none)."""
-    record = RunRecord.fresh(cfg)
-    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
-    if ckpt is not None and not best_weights_usable(run, ckpt["state"], ckpt):
-        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
-        ckpt = None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        # Checkpoints from before methods were plug-ins hold the policy alone.
-        method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
-        _restore_rng(ckpt)
-        record = RunRecord.restored(ckpt["state"])
-        run.write_history(record.history)  # the checkpoint's history is the one that counts
-
+    record = _resumed(cfg, run, model, optimizer, scheduler, method) or RunRecord.fresh(cfg)
     # What a killed process spent after the checkpoint resumed from: done again now, so counted too.
     lost = lost_since(run.dir, record.epoch)
     if lost is not None and not lost.is_empty:
         record.add_lost(lost)
     return record, lost
+
+
+# What loading another run's checkpoint raises: tensors, keys or parameter groups that do not match.
+_MISFITS = (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def _resumed(cfg: RunConfig, run: Run, model, optimizer, scheduler, method: DistillationMethod) -> RunRecord | None:
+    """The record of the newest checkpoint that loads, everything loaded from it (None: start from scratch).
+
+    A checkpoint that passed its checksum but does not fit this run (another run's file) is moved
+    aside with a warning and the one before it is tried; when none fits, the run starts over.
+    """
+    ckpt = run.load_checkpoint()  # also removes temporary files of writes killed mid-way
+    if ckpt is None:
+        return None
+    # A failed load leaves the model half-overwritten: keep what starting from scratch needs.
+    fresh = torch_bytes(_checkpoint(model, optimizer, scheduler, method, {}))
+    while ckpt is not None:
+        try:
+            _load(ckpt, model, optimizer, scheduler, method)
+            record = RunRecord.restored(ckpt["state"])
+        except _MISFITS as exc:
+            ckpt = _set_aside_misfit(cfg, run, exc)
+            continue
+        if best_weights_usable(run, ckpt["state"], ckpt):
+            run.write_history(record.history)  # the checkpoint's history is the one that counts
+            return record
+        shutil.rmtree(run.checkpoint_dir, ignore_errors=True)  # restart: old epochs must not look newest
+        break
+    else:
+        warnings.warn(f"run {run.hash} ({run_label(cfg)}): no checkpoint fits its model: training it from the start "
+                      "(the checkpoints that did not fit are kept aside as *.corrupt)", stacklevel=4)
+    _load(safe_torch_load(fresh, run.checkpoint_dir), model, optimizer, scheduler, method)
+    return None
+
+
+def _set_aside_misfit(cfg: RunConfig, run: Run, exc: BaseException) -> dict | None:
+    """Move aside the newest checkpoint, which did not load (``exc``); the next newest, or None."""
+    path = run.checkpoints()[-1][1]  # the one just loaded: newer unusable ones were moved aside already
+    moved = run.move_aside(path)
+    older = run.load_checkpoint()
+    warnings.warn(f"run {run.hash} ({run_label(cfg)}): checkpoint {path} passed its checksum but does not fit this "
+                  f"run ({misfit(exc)}): another run's file? Moved it aside to {moved.name}; "
+                  + (f"resuming from an older checkpoint (epoch {older['epoch']})" if older is not None
+                     else "no older checkpoint is left"), stacklevel=5)
+    return older
+
+
+def _load(ckpt: Mapping[str, Any], model, optimizer, scheduler, method: DistillationMethod) -> None:
+    """Load a checkpoint's model, optimizer, schedule, method and global RNGs."""
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    # Checkpoints from before methods were plug-ins hold the policy alone.
+    method.load_state_dict(ckpt["method"] if "method" in ckpt else {"policy": ckpt["policy"]})
+    _restore_rng(ckpt)
 
 
 def checkpoint_epoch(run: Run, record: RunRecord, row: dict[str, Any], footprint: Footprint, model, optimizer,

@@ -1,9 +1,10 @@
 """A running tally of the energy spent since a run's last checkpoint, so a killed epoch's cost is not lost.
 
-While an epoch trains, ``energy_tally.json`` in the run's directory is rewritten (atomically, at most
-every :data:`TALLY_EVERY_S` seconds) with the footprint spent since the last checkpoint. A run resumed
-from that checkpoint adds it to its footprint and reports it as ``lost_partial_epochs`` in its result:
-the energy of work that was done, then thrown away by the kill and done again.
+While an epoch trains, ``energy_tally.json`` in the run's directory is rewritten (atomically, after
+the first batch past each checkpoint or start, then at most every :data:`TALLY_EVERY_S` seconds) with
+the footprint spent since the last checkpoint. A run resumed from that checkpoint adds it to its
+footprint and reports it as ``lost_partial_epochs`` in its result: the energy of work that was done,
+then thrown away by the kill and done again.
 """
 
 from __future__ import annotations
@@ -69,11 +70,17 @@ class EnergyTally:
         self.carried = carried
         self.at_checkpoint: Footprint | None = None  # the meter's reading at this process's last checkpoint
         self._written = time.monotonic()
+        self._first_batch = True  # the first batch after a start or checkpoint is tallied at once
 
     def tick(self) -> None:
-        """Called after every batch: rewrite the tally when it is due."""
-        if time.monotonic() - self._written >= TALLY_EVERY_S:
+        """Called after every batch: rewrite the tally when it is due.
+
+        Due on the first batch after a start or checkpoint (one small write per epoch): a kill within
+        :data:`TALLY_EVERY_S` of a checkpoint would otherwise leave a tally of nothing.
+        """
+        if self._first_batch or time.monotonic() - self._written >= TALLY_EVERY_S:
             self.write()
+            self._first_batch = False
 
     def write(self, lost: Footprint | None = None) -> None:
         if lost is None:
@@ -89,6 +96,7 @@ class EnergyTally:
         self.after_epoch, self.at_checkpoint = epoch, reading
         self.carried = Footprint.zero(reading.carbon_intensity)
         self.write(self.carried)
+        self._first_batch = True
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 from .atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from .hashing import config_hash
-from .integrity import CheckpointCorruptError, RunIntegrityError, UnsafeCheckpointError
+from .integrity import CheckpointCorruptError, RunIntegrityError, UnsafeCheckpointError, WeightsMismatchError
 from .run import Run
 from .store import RunStore
 
@@ -16,4 +16,5 @@ __all__ = [
     "CheckpointCorruptError",
     "UnsafeCheckpointError",
     "RunIntegrityError",
+    "WeightsMismatchError",
 ]

@@ -7,16 +7,19 @@ so a file planted in the store can hold tensors and plain values but never runs 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_bytes, atomic_write_text
 
-__all__ = ["CheckpointCorruptError", "UnsafeCheckpointError", "RunIntegrityError", "sidecar", "write_verified",
-           "read_verified", "check_sidecar", "torch_bytes", "safe_torch_load", "read_json", "fix_hint"]
+__all__ = ["CheckpointCorruptError", "UnsafeCheckpointError", "WeightsMismatchError", "RunIntegrityError",
+           "sidecar", "write_verified", "read_verified", "check_sidecar", "torch_bytes", "safe_torch_load", "read_json",
+           "fix_hint", "summary", "misfit", "unconfirmed_by_history"]
 
 
 class CheckpointCorruptError(RuntimeError):
@@ -27,8 +30,36 @@ class UnsafeCheckpointError(CheckpointCorruptError):
     """A torch file holds objects that only a full unpickle would build (an old format, or a planted file)."""
 
 
+class WeightsMismatchError(CheckpointCorruptError):
+    """A weights or checkpoint file passed its checksum but does not fit the run's model (another model's file)."""
+
+
 class RunIntegrityError(RuntimeError):
     """A file of a run is missing, damaged or of the wrong shape; the message names it and the fix."""
+
+
+def summary(exc: BaseException, width: int = 200) -> str:
+    """``exc``'s message on one line, cut to ``width`` characters (torch's load errors list every key)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def misfit(exc: BaseException) -> str:
+    """What a failed ``load_state_dict`` says, counted ("3 missing keys, 1 tensor of another shape")."""
+    text = str(exc)
+    if "Error(s) in loading state_dict" not in text:
+        return summary(exc)
+    lines = text.splitlines()
+    counts = []
+    for name, marker in (("missing key", "Missing key(s)"), ("unexpected key", "Unexpected key(s)")):
+        line = next((line for line in lines if marker in line), "")
+        n = line.count('"') // 2
+        if n:
+            counts.append(f"{n} {name}{'s' if n > 1 else ''}")
+    shapes = text.count("size mismatch for")
+    if shapes:
+        counts.append(f"{shapes} tensor{'s' if shapes > 1 else ''} of another shape")
+    return ", ".join(counts) or summary(exc)
 
 
 def fix_hint(hash: str) -> str:
@@ -136,3 +167,48 @@ def read_json(path: Path, what: str, hash: str) -> Any:
     except json.JSONDecodeError as exc:
         raise RunIntegrityError(f"{path} ({what} of run {hash}) is not valid JSON ({exc}); "
                                 f"{fix_hint(hash)}") from None
+
+
+# (result's metric, history.csv's column, which row): what a run's own history confirms of its result.
+_CONFIRMED_BY_HISTORY = (("test_acc", "test_acc", "best"), ("best_val_acc", "val_acc", "best"),
+                         ("final_test_acc", "test_acc", "last"))
+
+
+def _same_number(a: object, b: str) -> bool:
+    try:
+        x, y = float(a), float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def unconfirmed_by_history(result: dict, history_path: Path) -> str | None:
+    """Why ``result``'s accuracies are not confirmed by ``history_path`` (None: they agree).
+
+    A result without a checksum may be one written before results had checksums, or an edit whose
+    checksum was deleted: only the run's history (its best epoch's row, its last row) tells them apart.
+    """
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict) or isinstance(metrics.get("best_epoch"), bool) \
+            or not isinstance(metrics.get("best_epoch"), int) or "test_acc" not in metrics:
+        return "it holds no test_acc and best_epoch to check against the run's history"
+    try:
+        if sidecar(history_path).exists():
+            read_verified(history_path)
+        with history_path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return f"the run's history {history_path.name} is missing, so nothing confirms it"
+    except (CheckpointCorruptError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        return f"the run's history cannot confirm it ({exc})"
+    best = [row for row in rows if _same_number(metrics["best_epoch"], row.get("epoch") or "")]
+    if not best:
+        return f"{history_path.name} has no row of its best epoch {metrics['best_epoch']}"
+    for key, column, which in _CONFIRMED_BY_HISTORY:
+        if column == "test_acc" and "test_read" in result:
+            continue  # a run that read the test split once, after training (data-free): no epoch holds it
+        row = best[0] if which == "best" else rows[-1]
+        if key in metrics and not _same_number(metrics[key], row.get(column) or ""):
+            return (f"its {key} {metrics[key]!r} is not the {column} {row.get(column)!r} of epoch {row.get('epoch')} "
+                    f"in {history_path.name}")
+    return None

@@ -1,8 +1,8 @@
 """What a finished training run promises (result, history, best and final weights), checked and repaired.
 
-A damaged or missing file is re-derived from the checkpoints when they hold it (the last epoch's
-checkpoint holds the final weights and the whole history; the best epoch's, when still kept, the
-best weights). Otherwise the run is reopened: its result is kept aside as ``result.json.reopened``,
+A damaged or missing file, or weights of another model (:func:`load_weights_into`), is re-derived
+from the checkpoints when they hold it (the last epoch's checkpoint holds the final weights and the
+whole history; the best epoch's, when still kept, the best weights). Otherwise the run is reopened: its result is kept aside as ``result.json.reopened``,
 its other files are removed, and it trains again (the same numbers on the CPU). Each repair is
 reported by a warning naming the file and what was done.
 """
@@ -12,12 +12,15 @@ from __future__ import annotations
 import csv
 import shutil
 import warnings
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from . import CheckpointCorruptError, Run, RunIntegrityError
-from .integrity import fix_hint, read_verified, sidecar
+from . import CheckpointCorruptError, Run, RunIntegrityError, WeightsMismatchError
+from .integrity import fix_hint, misfit, read_verified, sidecar
 
-__all__ = ["check_train_result", "verify_trained_run", "best_weights_usable"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["check_train_result", "verify_trained_run", "best_weights_usable", "load_weights_into"]
 
 WEIGHTS = ("best", "final")
 
@@ -149,3 +152,45 @@ def best_weights_usable(run: Run, state: dict, checkpoint: dict) -> bool:
     warnings.warn(f"run {run.hash}: {why}; re-derived weights/best.pt from the checkpoint of epoch {best_epoch}",
                   stacklevel=3)
     return True
+
+
+def _load_into(model: torch.nn.Module, run: Run, name: str, label: str) -> None:
+    """Load weights/<name>.pt into ``model``; ``WeightsMismatchError`` when they are another model's."""
+    state = run.load_weights(name)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:  # torch's wording for keys and shapes that differ
+        raise WeightsMismatchError(
+            f"{run.weights_dir / f'{name}.pt'} passed its checksum but does not fit run {run.hash} ({label}), a "
+            f"{type(model).__name__} ({misfit(exc)}): the weights of another model?") from None
+
+
+def load_weights_into(model: torch.nn.Module, run: Run, name: str, result: dict, label: str,
+                      repair: bool = True) -> None:
+    """Load weights/<name>.pt of a finished run into ``model`` (built with the run's own shape).
+
+    Weights that fail their checksum, or do not fit ``model`` (another model's file, checksum and
+    all), are re-derived from the run's checkpoints where they can be; otherwise the run is reopened
+    and this raises, saying to train it again. ``repair=False`` (``model`` is not of the run's
+    shape): a misfit raises, touching nothing. Weights that still do not fit raise, naming the fix.
+    """
+    try:
+        _load_into(model, run, name, label)
+        return
+    except (CheckpointCorruptError, FileNotFoundError) as exc:
+        if isinstance(exc, WeightsMismatchError) and not repair:  # the caller's model may be what differs
+            raise WeightsMismatchError(f"{exc} The model asked for is not of the run's shape: leave num_classes and "
+                                       f"image_size unset to get the run's own; if the file is damaged, "
+                                       f"{fix_hint(run.hash)}") from None
+        if name not in WEIGHTS:  # only the best and final weights can be re-derived
+            raise
+        why = str(exc)
+    with run.lock():
+        if not verify_trained_run(run, result, repair=True, unusable={name: why}):
+            raise RunIntegrityError(f"{why}; run {run.hash} ({label}) was reopened: train it again with "
+                                    "get_or_run") from None
+    try:
+        _load_into(model, run, name, label)
+    except WeightsMismatchError as exc:  # re-derived from a checkpoint that is another model's too
+        raise RunIntegrityError(f"{exc} It was re-derived from the run's checkpoint, which holds the same misfit; "
+                                f"{fix_hint(run.hash)}") from None

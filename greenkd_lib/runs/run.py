@@ -30,7 +30,8 @@ from filelock import FileLock, Timeout
 from .atomic import atomic_write_json, clean_temp_files
 from .hashing import canonical_json, config_hash, to_json_value
 from .integrity import (check_sidecar, CheckpointCorruptError, fix_hint, read_json, read_verified,
-                        RunIntegrityError, safe_torch_load, sidecar, torch_bytes, write_verified)
+                        RunIntegrityError, safe_torch_load, sidecar, torch_bytes, unconfirmed_by_history,
+                        write_verified)
 
 if TYPE_CHECKING:
     import pandas
@@ -133,9 +134,10 @@ class Run:
     def result(self) -> dict | None:
         """The contents of result.json, or None while the run is not finished.
 
-        Checked against its sidecar checksum and for its shape; a result stored before results had a
-        checksum is accepted once its shape passes, and gets its checksum now. ``RunIntegrityError``
-        (naming the file and the fix) when it fails.
+        Checked against its sidecar checksum and for its shape. A result without a checksum (stored
+        before results had checksums, or edited and its checksum deleted) is accepted only when its
+        accuracies agree with history.csv; it then gets its checksum, with a warning (once).
+        ``RunIntegrityError`` (naming the file and the fix) when it fails.
         """
         path = self.result_path
         try:
@@ -153,12 +155,28 @@ class Run:
             legacy = True
         result = read_json(path, "the result", self.hash)
         self._check_result(result)
-        if legacy:  # stored before results had checksums: trust it from now on
-            try:
-                write_verified(path, data)
-            except OSError as exc:  # a read-only store still reads
-                logger.debug("could not add a checksum to %s: %s", path, exc)
+        if legacy:
+            self._seal_legacy(result, data)
         return result
+
+    def _seal_legacy(self, result: dict, data: bytes) -> None:
+        """Give a result without a checksum its checksum, if its history confirms it (else it is damaged).
+
+        Sealing an edit whose checksum was deleted would make it trusted for good: only what the run's
+        own history confirms is sealed.
+        """
+        path = self.result_path
+        why = unconfirmed_by_history(result, self.history_path)
+        if why is not None:
+            raise RunIntegrityError(f"{path} has no checksum file {sidecar(path).name} and {why}: result.json of run "
+                                    f"{self.hash} was edited or damaged, so its numbers cannot be trusted; "
+                                    f"{fix_hint(self.hash)}")
+        warnings.warn(f"run {self.hash}: result.json has no checksum file (stored before results had checksums?); "
+                      "its accuracies agree with history.csv, so it is trusted and now has its checksum", stacklevel=3)
+        try:
+            write_verified(path, data)
+        except OSError as exc:  # a read-only store still reads
+            logger.debug("could not add a checksum to %s: %s", path, exc)
 
     def _check_result(self, result: Any) -> None:
         path = self.result_path
@@ -275,6 +293,10 @@ class Run:
         return rows[-1] if rows else None
 
     # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of the checkpoint files, oldest first."""
+        return self._checkpoints()
+
     def _checkpoints(self) -> list[tuple[int, Path]]:
         """(epoch, path) of the checkpoint files, oldest first."""
         if not self.checkpoint_dir.is_dir():

@@ -3,6 +3,10 @@ run is reported while the others finish, and a re-run trains only what is missin
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import types
+
 import pytest
 
 from greenkd_lib.engine.configs import run_label
@@ -62,6 +66,47 @@ def test_the_lab_names_its_executor(tmp_path):
     assert Lab("smoke", runs_root=tmp_path, executor="serial").executor.name == "serial"
     assert Lab("smoke", runs_root=tmp_path, workers=2).executor.name == "processes"
     assert "executor=" in repr(Lab("smoke", runs_root=tmp_path, executor="serial"))
+
+
+_FROM_STDIN = """
+from greenkd_lib.engine.executors import make_executor
+try:
+    make_executor("processes", workers=2)
+except RuntimeError as err:
+    print("REFUSED:", err)
+else:
+    print("ACCEPTED")
+print("DEFAULT:", make_executor(None, device="cpu").name)
+"""
+
+
+def test_a_script_read_from_stdin_is_told_why_workers_cannot_start(tmp_path):
+    """``python - <<EOF``: spawned workers cannot re-import such a script; say so, not "a worker died"."""
+    done = subprocess.run([sys.executable, "-"], input=_FROM_STDIN, capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "REFUSED:" in done.stdout, done.stdout
+    assert "read from standard input" in done.stdout and "run it from a file" in done.stdout
+    assert "executor='serial'" in done.stdout
+    assert "DEFAULT: serial" in done.stdout  # with no executor named, one that can start is chosen
+
+
+@pytest.mark.parametrize("main_file, problem", [
+    ("<stdin>", True), (None, False), (__file__, False), ("/no/such/script.py", True)])
+def test_which_main_scripts_spawned_workers_cannot_import(main_file, problem, monkeypatch):
+    from greenkd_lib.engine.executors.processes import check_spawnable, spawn_problem
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = None
+    if main_file is not None:
+        main.__file__ = main_file
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert (spawn_problem() is not None) == problem
+    if problem:
+        with pytest.raises(RuntimeError, match=f"{main_file}.*executor='serial'"):
+            check_spawnable()
+    main.__spec__ = types.SimpleNamespace(name="pytest.__main__")  # run as a module (python -m): found by name
+    assert spawn_problem() is None
 
 
 # -- the order and the store -----------------------------------------------------------------------

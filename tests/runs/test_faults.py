@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,14 @@ import torch
 
 import greenkd_lib.engine.loops.base as loop_module
 import greenkd_lib.engine.tally as energy_tally
+from greenkd_lib import models
 from greenkd_lib.batch.cli import main as cli_main
 from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.config.run import RunConfig
 from greenkd_lib.engine.configs import teacher_config
 from greenkd_lib.engine.train import get_or_run, load_model
-from greenkd_lib.runs import atomic as atomic_module, RunIntegrityError, RunStore
-from greenkd_lib.runs.integrity import sidecar, write_verified
+from greenkd_lib.runs import atomic as atomic_module, RunIntegrityError, RunStore, WeightsMismatchError
+from greenkd_lib.runs.integrity import sidecar, torch_bytes, write_verified
 from greenkd_lib.runs.locking import holding, RunLockTimeout
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
@@ -110,7 +112,9 @@ RESULT_FAULTS = {
     "string_legacy": CLEAR,
     "garbage_bytes_legacy": CLEAR,
     "no_footprint_legacy": CLEAR,
-    "legacy_without_checksum": SURVIVED,  # accepted, and gets its checksum
+    "legacy_without_checksum": SURVIVED,  # it agrees with history.csv: accepted (one warning), gets its checksum
+    "edited_test_acc_checksum_removed": CLEAR,  # no checksum, and its accuracy is not history's: never sealed
+    "legacy_history_missing": CLEAR,  # no checksum and no history to confirm it: never sealed
     "missing": SURVIVED,  # the run resumes from its last checkpoint: the same numbers
 }
 
@@ -127,6 +131,12 @@ def test_fault_result_json(fault, copy, reference):
     elif fault == "missing":
         path.unlink()
         sidecar(path).unlink()
+    elif fault == "edited_test_acc_checksum_removed":
+        path.write_text(json.dumps({**saved, "metrics": {**saved["metrics"], "test_acc": 99.9}}, indent=2))
+        sidecar(path).unlink()
+    elif fault == "legacy_history_missing":
+        sidecar(path).unlink()
+        run.history_path.unlink()
     else:
         sidecar(path).unlink()
         if fault != "legacy_without_checksum":
@@ -140,8 +150,17 @@ def test_fault_result_json(fault, copy, reference):
             get_or_run(cfg, store=store, device="cpu", progress=False)
         if fault != "no_footprint_legacy":  # the store's own checks pass that one: a training result's fail
             assert store.list().set_index("hash").loc[run.hash, "state"] == "damaged"
+        if fault in ("edited_test_acc_checksum_removed", "legacy_history_missing"):
+            assert not sidecar(path).exists()  # what history does not confirm is never sealed
         return
-    result = get_or_run(cfg, store=store, device="cpu", progress=False)
+    if fault == "legacy_without_checksum":
+        with pytest.warns(UserWarning, match=f"{run.hash}.*result.json has no checksum.*agree with history.csv"):
+            result = get_or_run(cfg, store=store, device="cpu", progress=False)
+        with warnings.catch_warnings():  # sealed now: once
+            warnings.simplefilter("error")
+            assert get_or_run(cfg, store=store, device="cpu", progress=False) == result
+    else:
+        result = get_or_run(cfg, store=store, device="cpu", progress=False)
     _same_numbers(reference, result, run)
     assert sidecar(path).exists()
 
@@ -247,6 +266,85 @@ def test_fault_damaged_best_weights_found_by_load_model(copy, reference):
             model = load_model(cfg, store, "best")
     best = reference[5]
     assert all(torch.equal(model.state_dict()[k], best[k]) for k in best)
+
+
+# -- another model's weights, with a valid checksum ------------------------------------------------
+
+def _foreign_weights() -> dict:
+    """The weights of another model (their checksum is valid: only loading them into the run's model fails)."""
+    return models.build("wrn_16_1", 10, 8).state_dict()
+
+
+def _plant_foreign_checkpoint(run, epoch: int) -> None:
+    """Checkpoint ``epoch`` of ``run`` with another model's weights in it, and a matching checksum."""
+    state = run.load_checkpoint(epoch)
+    write_verified(run.checkpoint_dir / f"epoch_{epoch:04d}.pt", torch_bytes({**state, "model": _foreign_weights()}))
+
+
+def test_fault_another_models_best_weights_found_by_load_model(copy, reference):
+    """best.pt replaced by another model's weights: re-derived from a checkpoint, or the run reopened."""
+    cfg, store, run = copy
+    write_verified(run.weights_dir / "best.pt", torch_bytes(_foreign_weights()))
+    fits = f"{run.weights_dir / 'best.pt'} passed its checksum but does not fit run {run.hash}"
+    if reference[2]["metrics"]["best_epoch"] < PROFILE.epochs - 1:  # its checkpoint is gone: a clear error
+        with pytest.warns(UserWarning, match="reopened the run"), \
+                pytest.raises(RunIntegrityError, match=f"{fits}.*reopened: train it again with get_or_run"):
+            load_model(cfg, store, "best")
+        get_or_run(cfg, store=store, device="cpu", progress=False)
+        model = load_model(cfg, store, "best")
+    else:
+        with pytest.warns(UserWarning, match=f"{fits}.*re-derived weights/best.pt"):
+            model = load_model(cfg, store, "best")
+        assert (run.weights_dir / "best.pt.corrupt").exists()  # the stranger is kept aside, not deleted
+    best = reference[5]
+    assert all(torch.equal(model.state_dict()[k], best[k]) for k in best)
+
+
+def test_fault_another_models_weights_in_best_and_its_checkpoint(copy, reference):
+    """Nothing the run holds fits its model: the error names the file, the run and the fix."""
+    cfg, store, run = copy
+    best_epoch = reference[2]["metrics"]["best_epoch"]
+    if run.load_checkpoint(best_epoch) is None:  # a checkpoint of the best epoch, as a run keeping it has
+        for suffix in (".pt", ".pt.sha256"):
+            shutil.copy(run.checkpoint_dir / f"epoch_{PROFILE.epochs:04d}{suffix}",
+                        run.checkpoint_dir / f"epoch_{best_epoch:04d}{suffix}")
+    _plant_foreign_checkpoint(run, best_epoch)
+    write_verified(run.weights_dir / "best.pt", torch_bytes(_foreign_weights()))
+    with pytest.warns(UserWarning, match="re-derived weights/best.pt"), \
+            pytest.raises(RunIntegrityError, match=f"best.pt passed its checksum but does not fit run {run.hash} "
+                                                   f".*greenkd runs rm {run.hash}"):
+        load_model(cfg, store, "best")
+
+
+def test_a_model_of_another_shape_asked_for_touches_nothing(copy, reference):
+    """Weights that do not fit a model the caller shaped otherwise are not the run's damage: nothing is moved."""
+    cfg, store, run = copy
+    before = sorted(p.name for p in run.dir.rglob("*"))
+    with pytest.raises(WeightsMismatchError, match=f"best.pt .*does not fit run {run.hash} .*leave num_classes"):
+        load_model(cfg, store, "best", num_classes=3)
+    assert sorted(p.name for p in run.dir.rglob("*")) == before
+
+
+def test_fault_another_models_checkpoint_on_resume_falls_back(copy, reference):
+    cfg, store, run = copy
+    run.result_path.unlink()
+    newest = run.checkpoint_dir / f"epoch_{PROFILE.epochs:04d}.pt"
+    _plant_foreign_checkpoint(run, PROFILE.epochs)
+    with pytest.warns(UserWarning, match=f"run {run.hash} .*{newest} passed its checksum but does not fit .*"
+                                         "Moved it aside .*resuming from an older checkpoint"):
+        result = get_or_run(cfg, store=store, device="cpu", progress=False)
+    assert (run.checkpoint_dir / f"{newest.name}.corrupt").exists()
+    _same_numbers(reference, result, run)
+
+
+def test_fault_no_checkpoint_fits_on_resume_starts_over(copy, reference):
+    cfg, store, run = copy
+    run.result_path.unlink()
+    for path in run.checkpoint_dir.glob("epoch_*.pt"):
+        _plant_foreign_checkpoint(run, int(path.stem.split("_")[1]))
+    with pytest.warns(UserWarning, match=f"run {run.hash} .*no checkpoint fits its model: training it from the start"):
+        result = get_or_run(cfg, store=store, device="cpu", progress=False)
+    _same_numbers(reference, result, run)
 
 
 # -- nothing executed from the store --------------------------------------------------------------
@@ -416,6 +514,33 @@ def test_fault_killed_partial_epoch_energy_is_kept(copy, reference, monkeypatch)
     _same_numbers(reference, result, run)
 
 
+def test_fault_killed_after_the_first_batch_past_a_checkpoint_keeps_its_energy(copy, reference, monkeypatch):
+    """Killed seconds after a checkpoint (before the tally's period): the first batch's tally counts it."""
+    cfg, store, run = copy
+    run.result_path.unlink()
+    shutil.rmtree(run.checkpoint_dir)
+    real = loop_module.train_epoch
+
+    def killed_after_first_batch_of_epoch_2(cfg_, epoch, *args, tick=None, **kwargs):
+        def tick_then_die():
+            tick()
+            if epoch == 1:  # one batch past the checkpoint of epoch 1, then the process "died"
+                raise _Killed
+
+        return real(cfg_, epoch, *args, tick=tick_then_die, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop_module, "train_epoch", killed_after_first_batch_of_epoch_2)
+        with pytest.raises(_Killed):
+            get_or_run(cfg, store=store, device="cpu", progress=False)
+    tally = json.loads((run.dir / energy_tally.TALLY_NAME).read_text())
+    assert tally["after_epoch"] == 1 and tally["lost"]["duration_s"] > 0
+    result = get_or_run(cfg, store=store, device="cpu", progress=False)
+    assert result["lost_partial_epochs"] is not None
+    assert result["lost_partial_epochs"]["duration_s"] >= tally["lost"]["duration_s"] > 0
+    _same_numbers(reference, result, run)
+
+
 # -- the command line -----------------------------------------------------------------------------------
 
 def test_cli_runs_rm_unknown_prefix_and_clean(copy, capsys):
@@ -439,7 +564,9 @@ def test_fault_count():
     """The suite's tally, for the record: faults tried, survived with the same numbers, clear errors."""
     groups = [RESULT_FAULTS, CONFIG_FAULTS, FILE_FAULTS, PAYLOAD_FAULTS, DISK_FAULTS,
               {"best_via_load_model": SURVIVED, "stale_temp": SURVIVED, "lock_timeout": CLEAR,
-               "killed_epoch_energy": SURVIVED}]
+               "killed_epoch_energy": SURVIVED, "killed_first_batch_energy": SURVIVED,
+               "foreign_best_via_load_model": SURVIVED, "foreign_best_and_checkpoint": CLEAR,
+               "foreign_newest_checkpoint": SURVIVED, "foreign_every_checkpoint": SURVIVED}]
     outcomes = [o for g in groups for o in g.values()]
     print(f"faults tried {len(outcomes)}, survived {outcomes.count(SURVIVED)}, clear error {outcomes.count(CLEAR)}")
     assert set(outcomes) == {SURVIVED, CLEAR}

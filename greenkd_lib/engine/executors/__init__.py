@@ -7,7 +7,8 @@ while the others finish, and a re-run trains only what is still missing.
 
 ``Lab(executor=...)`` and the notebooks' ``executor`` parameter take a name (``"serial"``,
 ``"processes"``, ``"ray"``), an :class:`Executor`, or None: ``processes`` where this machine runs
-trainings side by side (a CPU with at least 2 cores, several GPUs), else ``serial``.
+trainings side by side (a CPU with at least 2 cores, several GPUs) and worker processes can start
+(not from a script read from standard input), else ``serial``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from .base import Executor, Failure, GridError, GridReport, check_workers, default_workers, missing_runs
-from .processes import ProcessExecutor
+from .processes import ProcessExecutor, spawn_problem
 from .ray_cluster import RayExecutor, ray_module
 from .serial import SerialExecutor
 
@@ -40,7 +41,9 @@ def make_executor(executor: str | Executor | None = None, *, workers: int | None
             raise ValueError("give workers and ray_address to the executor you pass, not beside it")
         return executor
     if executor is None:
-        executor = "processes" if (workers or default_workers(device)) > 1 else "serial"
+        # No worker can start from a script read from standard input: train one run at a time there.
+        parallel = (workers or default_workers(device)) > 1 and (workers is not None or spawn_problem() is None)
+        executor = "processes" if parallel else "serial"
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(map(repr, EXECUTORS))} "
                          "(or None: processes where this machine trains runs side by side, else serial)")

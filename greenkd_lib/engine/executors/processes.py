@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.process
 import os
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -19,11 +21,42 @@ from ..configs import run_label
 from .base import (check_workers, default_workers, describe_error, Executor, Failure, Grid, grid_bar, GridReport,
                    show_running)
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "spawn_problem", "check_spawnable"]
 
 _POOLS: dict[tuple[int, int], ProcessPoolExecutor] = {}
 _WORKER_DIED = ("a worker process died (killed, or out of memory), which stops every run the pool was "
                 "training; it resumes from its last checkpoint when the grid runs again")
+
+
+def spawn_problem() -> str | None:
+    """Why spawned workers could not start in this process (None: they can).
+
+    A spawned worker first re-runs the parent's main script by its path, as ``multiprocessing.spawn``
+    does. A script read from standard input (``python - <<EOF``) has the path ``<stdin>``, which no
+    worker can open: every worker dies at start, which would read as "killed, or out of memory".
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        return None  # run as a module (python -m ...): workers import it by name
+    path = getattr(main, "__file__", None)
+    if path is None:
+        return None  # an interactive session or python -c: workers leave __main__ alone
+    if not os.path.isabs(path) and multiprocessing.process.ORIGINAL_DIR is not None:
+        path = os.path.join(multiprocessing.process.ORIGINAL_DIR, path)
+    if os.path.isfile(path):
+        return None
+    where = "a script read from standard input (python - <<EOF)" if path.endswith("<stdin>") else \
+        f"a main script that is no longer at {path}"
+    return (f"worker processes cannot start from {where}: each spawned worker re-runs the main script "
+            f"from its file, and there is no file {getattr(main, '__file__')!r}")
+
+
+def check_spawnable() -> None:
+    """``RuntimeError`` naming the problem and the fix when spawned workers could not start."""
+    problem = spawn_problem()
+    if problem is not None:
+        raise RuntimeError(f"the processes executor cannot train here: {problem}. Save the script to a file and "
+                           "run it from a file (python my_script.py), or use executor='serial'")
 
 
 class ProcessExecutor(Executor):
@@ -33,6 +66,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = None if workers is None else check_workers(workers)
+        check_spawnable()  # refused before any run starts, not reported as workers that died
 
     def _train(self, ordered: list[list[RunConfig]], grid: Grid, report: GridReport) -> None:
         workers = self.workers or default_workers(grid.device)
@@ -114,6 +148,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     threads = max(1, (os.cpu_count() or 1) // workers)
     key = (workers, threads)
     if key not in _POOLS:
+        check_spawnable()
         # spawn, not fork: a forked child of a process that already ran torch ops can deadlock.
         _POOLS[key] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                           initializer=_init_worker, initargs=(threads,))

@@ -10,8 +10,8 @@ import torch
 
 from ... import data as data_mod, models
 from ...config.run import RunConfig
-from ...runs import CheckpointCorruptError, RunIntegrityError, RunStore
-from ...runs.recovery import check_train_result, verify_trained_run
+from ...runs import RunStore
+from ...runs.recovery import check_train_result, load_weights_into
 from ..configs import run_label
 from ..evaluate import predict
 from ..inputs import Inputs
@@ -82,25 +82,18 @@ def load_classifier(cfg: RunConfig, store: RunStore, weights: str = "best", devi
                     num_classes: int | None = None, image_size: int | None = None) -> torch.nn.Module:
     """The trained classifier of a finished run (``weights``: "best" = best validation epoch, or "final").
 
-    Damaged weights are re-derived from the run's checkpoints where they can be; otherwise the run is
-    reopened (see :mod:`greenkd_lib.runs.recovery`) and this raises, saying to train it again.
+    Damaged weights, or another model's, are re-derived from the run's checkpoints where they can be;
+    otherwise the run is reopened (see :func:`greenkd_lib.runs.recovery.load_weights_into`) and this
+    raises, saying to train it again.
     """
     run = store.run(cfg.to_dict())
     result = run.result()
     if result is None:
         raise FileNotFoundError(f"run {run.hash} ({run_label(cfg)}) has not finished; train it first with get_or_run")
     check_train_result(run, result)
-    try:
-        state = run.load_weights(weights)
-    except (CheckpointCorruptError, FileNotFoundError) as exc:
-        if weights not in ("best", "final"):
-            raise
-        with run.lock():
-            if not verify_trained_run(run, result, repair=True, unusable={weights: str(exc)}):
-                raise RunIntegrityError(f"{exc}; run {run.hash} ({run_label(cfg)}) was reopened: train it again with "
-                                        "get_or_run") from None
-        state = run.load_weights(weights)
     info = result["model"]
     model = models.build(cfg.model, num_classes or info["num_classes"], image_size or info["image_size"])
-    model.load_state_dict(state)
+    # Weights that do not fit a model of the run's own shape are damage; of another shape, the caller's.
+    own_shape = num_classes in (None, info["num_classes"]) and image_size in (None, info["image_size"])
+    load_weights_into(model, run, weights, result, run_label(cfg), repair=own_shape)
     return model.to(device).eval()
