@@ -55,6 +55,7 @@ class RunConfig(TrainingKnobs):
     method_params: dict[str, Any] | None = None
     precision: str = "fp32"  # "bf16": autocast (Profile.precision)
     channels_last: bool = True
+    backbone_weights: str | None = None  # the paper's VGG16 detector: ImageNet weights (Profile.backbone_weights)
     carbon: CarbonSettings = field(default_factory=CarbonSettings)
     profile: str = "custom"
 
@@ -89,4 +90,5 @@ class RunConfig(TrainingKnobs):
 
 
 # Fields that a run's dict (and so its hash) holds only where they differ from these values.
-_STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True, "optimizer": "sgd"}
+_STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True, "optimizer": "sgd",
+                                   "backbone_weights": None}

@@ -75,5 +75,8 @@ def method_config(profile: Profile, method: str, model: str, dataset: str, seed:
         # A method with its own fixed reduction (the data-free ones: CMI's) records that one.
         **(dict(kd_reduction=spec.kd_reduction or profile.kd_reduction) if spec.uses_temperature else {}),
         method_params=spec.resolve_params(merged),
+        # Only the paper's VGG16 detector has ImageNet weights to start from.
+        **(dict(backbone_weights=profile.backbone_weights)
+           if profile.backbone_weights and canonical_name(model) == "ssd_vgg16" else {}),
         **_common(profile, dataset, seed, carbon, batch_size),
     ))

@@ -1,9 +1,11 @@
-"""VOC mAP at IoU 0.5 by torchmetrics' MeanAveragePrecision (COCO-eval backend), not hand-written.
+"""COCO-style mAP at IoU 0.5 by torchmetrics' MeanAveragePrecision (COCO-eval backend), and the
+eval-mode detections every detection score is computed from (:func:`detections`).
 
-VOC's ``difficult`` objects are passed as COCO's ``iscrowd``: a detection matched to one is neither
-a true nor a false positive and a missed one is not a false negative, as in VOC's own protocol.
-The average is COCO's 101-point interpolated AP at IoU 0.5, not VOC2007's 11-point one (they
-differ by a fraction of a point on the same detections).
+Not VOC's protocol, which the runs are scored by (``engine.voc_eval``): kept as a cross-check.
+
+VOC's ``difficult`` objects are passed as COCO's ``iscrowd``, whose IoU is over the detection's own
+area: a small box inside a difficult object is ignored here, but a false positive in VOC's devkit.
+The average is COCO's 101-point interpolation.
 """
 
 from __future__ import annotations

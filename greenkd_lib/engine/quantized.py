@@ -20,6 +20,7 @@ from .. import data as data_mod
 from ..carbon import CarbonMeter, Footprint
 from ..carbon.flops import training_flops
 from ..config.run import RunConfig
+from ..data.bundle import TransformSubset
 from ..methods.quantize import measure, pt2e
 from ..models import forward_flops
 from ..runs import Run, RunStore
@@ -90,9 +91,14 @@ def quantized_config(parent: RunConfig, scheme: str, settings: QuantizeSettings)
             "label": f"{scheme.upper()} int8 of {run_label(parent)}"}
 
 
-def split_tensors(bundle, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``limit`` images (normalised, N x 3 x H x W) and labels of a split, in order."""
+def split_tensors(bundle, split: str, limit: int | None = None, unaugmented: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``limit`` images (normalised, N x 3 x H x W) and labels of a split, in order; a
+    training split's through its own transform (fresh augmentation draws from the global RNG), or
+    with ``unaugmented`` through the evaluation transform (PTQ's calibration)."""
     dataset = getattr(bundle, split)
+    if unaugmented and isinstance(dataset, TransformSubset):
+        dataset = TransformSubset(dataset.base, dataset.indices, bundle.val.transform, bundle.val.form)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     items = [dataset[i] for i in range(n)]
     return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
@@ -135,7 +141,8 @@ def _make(run: Run, parent: RunConfig, scheme: str, settings: QuantizeSettings, 
     try:
         if scheme == "ptq":
             prepared = pt2e.prepare_ptq(model, size)
-            images, _ = split_tensors(bundle, "train", settings.calibration_images)
+            # The images a deployed model sees: no crop, flip or rotation skewing the observers' ranges.
+            images, _ = split_tensors(bundle, "train", settings.calibration_images, unaugmented=True)
             seen = pt2e.calibrate(prepared, images.split(settings.batch_size))
             flops, history = per_image * seen, []
         else:
@@ -180,12 +187,17 @@ def _qat(run: Run, model, bundle, settings: QuantizeSettings, ckpt, meter: Carbo
         optimizer.load_state_dict(ckpt["optimizer"])
         start, seen, history = ckpt["epoch"], ckpt["samples_seen"], list(ckpt["history"])
         torch.set_rng_state(ckpt["rng"])  # dropout draws continue where the interrupted run left them
-    images, labels = split_tensors(bundle, "train")
+    # An augmented split is read again every epoch (fresh crops, flips and angles, as training draws
+    # them); after the checkpoint's RNG state, so a resumed run draws the same images.
+    augmented = getattr(getattr(bundle.train, "form", None), "augment", None) is not None
+    images, labels = (None, None) if augmented else split_tensors(bundle, "train")
     order = torch.Generator().manual_seed(run.config["parent"]["seed"])
     for epoch in range(settings.qat_epochs):
-        perm = torch.randperm(len(images), generator=order)  # drawn every epoch, so a resumed run draws the same
+        perm = torch.randperm(len(bundle.train), generator=order)  # drawn every epoch: a resumed run draws the same
         if epoch < start:
             continue
+        if augmented:
+            images, labels = split_tensors(bundle, "train")
         if epoch >= settings.freeze_observers_after:
             prepared.apply(disable_observer)  # scales and zero points fixed from here on
         total, count = 0.0, 0
@@ -244,7 +256,7 @@ def converted_model(store: RunStore, run_hash: str, data_root: str | Path | None
     model = load_model(parent, store, "best", "cpu", bundle.num_classes, bundle.image_size)
     if config["scheme"] == "ptq":
         prepared = pt2e.prepare_ptq(model, bundle.image_size)
-        images, _ = split_tensors(bundle, "train", settings.calibration_images)
+        images, _ = split_tensors(bundle, "train", settings.calibration_images, unaugmented=True)
         pt2e.calibrate(prepared, images.split(settings.batch_size))
     else:
         prepared = pt2e.prepare_qat(model, bundle.image_size)

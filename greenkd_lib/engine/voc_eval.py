@@ -18,8 +18,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["VOC_IOU", "average_precision", "voc_map"]
+from .mean_ap import detections
+
+__all__ = ["VOC_IOU", "average_precision", "voc_map", "detector_map"]
 
 VOC_IOU = 0.5  # the devkit's minoverlap
 
@@ -106,3 +109,14 @@ def voc_map(detections: Sequence[Mapping[str, torch.Tensor]], targets: Sequence[
             voc10[label] = average_precision(*curve, eleven_point=False) * 100
     mean = (lambda aps: float(np.mean(list(aps.values()))) if aps else float("nan"))
     return {"map50_voc07": mean(voc07), "map50_voc10": mean(voc10), "per_class": voc07}
+
+
+@torch.no_grad()
+def detector_map(model: nn.Module, batches: Iterable[tuple[torch.Tensor, list[dict]]],
+                 device: torch.device) -> dict[str, object]:
+    """:func:`voc_map` of ``model``'s eval-mode detections over ``batches`` of (images, targets)."""
+    found, truth = [], []
+    for images, targets in batches:
+        found += [{k: v.cpu() for k, v in d.items()} for d in detections(model, images.to(device))]
+        truth += targets
+    return voc_map(found, truth)

@@ -54,6 +54,8 @@ class Setup:
     # The training split's batch augmentation (None: none, as for digits): a pool of synthetic images
     # is augmented as the real ones would be, and a view may flip only where ``augment.flip`` says so.
     augment: Any = None
+    # Each training sample's class, by index (classification; None elsewhere): CRD's exact-mode negatives.
+    train_labels: torch.Tensor | None = None
 
 
 class DistillationMethod:
@@ -115,6 +117,10 @@ class DistillationMethod:
             raise ValueError(f"a {cls.name!r} run needs a temperature policy config (e.g. FixedTemperature(4).config())")
         if not cls.uses_temperature and cfg.temperature is not None:
             raise ValueError(f"method {cls.name!r} has no temperature; drop temperature=")
+        if cls.uses_temperature and cls.kd_reduction is not None and cfg.kd_reduction != cls.kd_reduction:
+            raise ValueError(f"method {cls.name!r} computes its KL with reduction {cls.kd_reduction!r}, as its "
+                             f"reference does; the config says {cfg.kd_reduction!r}: build it with "
+                             f"greenkd_lib.engine.configs.method_config, which records the method's own")
         expected = cls.resolve_params(cfg.method_params)
         if cfg.method_params != expected:
             raise ValueError(f"method_params of a {cls.name!r} run must be complete: {expected!r}, "

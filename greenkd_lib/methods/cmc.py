@@ -2,8 +2,13 @@
 
 The paper cites CMC; we follow RepDistiller's CRD, its use as a distillation loss: 128-d
 embeddings of both models' penultimate features, a memory bank per side with momentum 0.5, NCE
-with K negatives at the contrastive temperature 0.07, both directions. The stochastic tau replaces
-only the KD temperature; the contrastive temperature stays fixed.
+with K negatives at the contrastive temperature 0.07, both directions; the negatives of a sample
+come from other classes (``nce_mode='exact'``, RepDistiller's default) or from any other sample
+(``'relax'``). The stochastic tau replaces
+only the KD temperature; the contrastive temperature stays fixed. The KD term's KL is
+``'batchmean'`` (summed over classes, averaged over the batch), as RepDistiller's ``DistillKL``
+computes it, whatever the profile's reduction: the authors' ``'mean'`` is theirs for HKD only, and
+would shrink this term by 1/C.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from torch import nn
 
 from ..models.features import PenultimateFeatures
 from .base import DistillationMethod, Setup
-from .contrast import ContrastMemory, Embedding, nce_loss
+from .contrast import ContrastMemory, Embedding, NCE_MODES, nce_loss
 from .kd import soft_kl
 
 __all__ = ["ContrastiveKD"]
@@ -31,8 +36,9 @@ class ContrastiveKD(DistillationMethod):
     uses_temperature = True
     needs_indices = True
     teacher_features = True  # the teacher returns (logits, penultimate features)
+    kd_reduction = "batchmean"  # RepDistiller's DistillKL: sum over classes / batch size
     # RepDistiller's CRD+KD recipe (-r 1 -a 1 -b 0.8, K 16384); profiles lower nce_k for small data.
-    defaults = {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07, "nce_m": 0.5,
+    defaults = {"feat_dim": 128, "nce_k": 16384, "nce_t": 0.07, "nce_m": 0.5, "nce_mode": "exact",
                 "ce_weight": 1.0, "kd_weight": 1.0, "crd_weight": 0.8}
 
     @classmethod
@@ -45,6 +51,9 @@ class ContrastiveKD(DistillationMethod):
             raise ValueError(f"cmc's nce_t (contrastive temperature) must be > 0, got {params['nce_t']!r}")
         if not 0 <= params["nce_m"] < 1:
             raise ValueError(f"cmc's nce_m (memory momentum) must lie in [0, 1), got {params['nce_m']!r}")
+        if params["nce_mode"] not in NCE_MODES:
+            raise ValueError(f"cmc's nce_mode must be one of {', '.join(map(repr, NCE_MODES))} (negatives from other "
+                             f"classes, or from any other sample), got {params['nce_mode']!r}")
 
     def __init__(self, cfg, setup: Setup) -> None:
         super().__init__(cfg, setup)
@@ -62,6 +71,12 @@ class ContrastiveKD(DistillationMethod):
         }).to(self.device)
         self.memory = ContrastMemory(p["feat_dim"], setup.train_size, p["nce_k"], p["nce_t"], p["nce_m"],
                                      self.generator).to(self.device)
+        self.negative_labels = None
+        if p["nce_mode"] == "exact":
+            if setup.train_labels is None:
+                raise ValueError("cmc's nce_mode='exact' draws negatives from other classes, but this loop gives no "
+                                 "training labels; use method_params={'nce_mode': 'relax'}")
+            self.negative_labels = setup.train_labels.cpu()
 
     def trainable(self) -> list[nn.Parameter]:
         return list(self.heads.parameters())
@@ -76,7 +91,7 @@ class ContrastiveKD(DistillationMethod):
         tau = self.temperature(len(x))
         with torch.no_grad():
             teacher_logits, teacher_features = self.teacher(x)
-        negatives = self.memory.negatives(index, self.generator)
+        negatives = self.memory.negatives(index, self.generator, self.negative_labels)
         scores_s, scores_t = self.memory(self.heads["student"](student_features),
                                          self.heads["teacher"](teacher_features), index.to(self.device), negatives)
         n = self.memory.n_data

@@ -5,6 +5,8 @@ side's penultimate features go through a linear head to an L2-normalised embeddi
 student embedding is scored against the *teacher's* memory entry of the same sample (the positive)
 and of K other samples (negatives), and the other way round; the scores exp(<v, m> / T) are
 normalised by a constant Z fixed at the first batch; NCE tells the positive from the negatives.
+Negatives come from samples of other classes (RepDistiller's default ``--mode exact``) or from any
+other sample (``relax``), :data:`NCE_MODES`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Embedding", "ContrastMemory", "nce_loss", "NCE_EPS"]
+__all__ = ["Embedding", "ContrastMemory", "nce_loss", "NCE_EPS", "NCE_MODES"]
 
 NCE_EPS = 1e-7
+NCE_MODES = ("exact", "relax")  # negatives from other classes only, or from every other sample
 
 
 class Embedding(nn.Module):
@@ -47,11 +50,28 @@ class ContrastMemory(nn.Module):
             self.register_buffer(f"memory_{side}", init)
             self.register_buffer(f"z_{side}", torch.tensor(-1.0))  # < 0: not yet fixed
 
-    def negatives(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``(B, k)`` indices of other samples, uniformly at random (never the sample itself)."""
+    def negatives(self, index: torch.Tensor, generator: torch.Generator,
+                  labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, k)`` indices of other samples, uniformly at random: with ``labels`` (every training
+        sample's class, by index) only samples of another class than the anchor's, with replacement
+        (RepDistiller's exact mode); without, any sample but the anchor itself (relax mode)."""
         index = index.detach().cpu().long()
-        draw = torch.randint(0, self.n_data - 1, (len(index), self.k), generator=generator)
-        return draw + (draw >= index[:, None]).long()  # skip the sample's own slot
+        if labels is None:
+            draw = torch.randint(0, self.n_data - 1, (len(index), self.k), generator=generator)
+            return draw + (draw >= index[:, None]).long()  # skip the sample's own slot
+        labels = labels.detach().cpu().long()
+        if len(labels) != self.n_data:
+            raise ValueError(f"labels must give the class of each of the {self.n_data} memory slots, got {len(labels)}")
+        anchors = labels[index]
+        out = torch.empty(len(index), self.k, dtype=torch.long)
+        for c in anchors.unique().tolist():  # classes in ascending order: a fixed order of draws
+            others = torch.nonzero(labels != c).squeeze(1)
+            if len(others) == 0:
+                raise ValueError(f"every training sample is of class {c}: there is no negative of another class; "
+                                 f"use method_params={{'nce_mode': 'relax'}}")
+            rows = anchors == c
+            out[rows] = others[torch.randint(0, len(others), (int(rows.sum()), self.k), generator=generator)]
+        return out
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor, index: torch.Tensor,
                 negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

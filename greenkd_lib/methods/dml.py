@@ -6,7 +6,9 @@ policy). There is no pre-trained teacher: the peer (the teacher architecture, as
 them) trains beside the student with its own optimizer and the run's schedule. Both networks step
 on the same batch at once (Zhang et al. update them in turn; with detached targets the two
 updates differ only by one step of staleness). The reported accuracy is the student's; the cost
-is both networks'.
+is both networks'. The KL is ``'batchmean'``, as Zhang et al. define it (summed over classes,
+averaged over the batch), whatever the profile's reduction: the authors' ``'mean'`` would make the
+mutual term 1/C of theirs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class MutualLearning(DistillationMethod):
     name = "dml"
     paper_name = "DML"
     uses_temperature = True
+    kd_reduction = "batchmean"  # Zhang et al.'s KL: sum over classes, mean over the batch
     defaults = {"peer": "resnet18", "kl_weight": 1.0}
 
     @classmethod

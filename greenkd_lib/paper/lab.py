@@ -122,8 +122,10 @@ class Lab:
 
     # -- configs -------------------------------------------------------------------------------
     def teacher_config(self, model: str | None = None, seed: int | None = None) -> RunConfig:
+        """The teacher's run: cross-entropy alone, on the profile's ``teacher_schedule`` if it has one."""
         seed = self.profile.seeds[0] if seed is None else seed
-        return teacher_config(self.profile, model or self.profile.teacher, self.dataset, seed, self.carbon)
+        profile = self.profile.replace(**self.profile.teacher_schedule) if self.profile.teacher_schedule else self.profile
+        return teacher_config(profile, model or self.profile.teacher, self.dataset, seed, self.carbon)
 
     def kd_config(self, policy_config: dict[str, Any], student: str | None = None, teacher: str | None = None,
                   seed: int | None = None, batch_size: int | None = None, method: str = "kd",

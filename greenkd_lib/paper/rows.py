@@ -37,9 +37,12 @@ def row(cfg: RunConfig, result: dict[str, Any], run_hash: str, extra: dict[str, 
         "tau": extra.get("tau", np.nan),
         "temperature": policy_from_config(cfg.temperature).label() if cfg.temperature else "",
         "batch_size": cfg.batch_size,
+        "kd_reduction": cfg.kd_reduction if cfg.temperature else "",  # the KL's reduction, for a run with a tau
         "test_acc": metrics["test_acc"],
         "best_test_acc": metrics["best_test_acc"],
         "best_val_acc": metrics["best_val_acc"],
+        # Detection: VOC2010's all-point mAP at the best-validation epoch (the score is VOC07's 11-point).
+        "test_map_all_point": metrics.get("test_map_all_point", np.nan),
         "energy_kwh": np.nan if energy is None else energy,
         "co2_g": np.nan if co2 is None else co2,
         "wall_s": fp["duration_s"],

@@ -106,9 +106,10 @@ def measure(lab: Lab, synthesizer: str, seeds: Iterable[int] | None = None, pair
             ) -> pd.DataFrame:
     """The tuned and ours rows of one synthesizer, trained if missing (the teacher too).
 
-    ``score_mean``/``score_std``: test accuracy at the best-"validation" epoch over seeds (a
-    data-free run's validation is its test split: ``datafree.base``); costs are means over seeds,
-    the tuned row's the whole grid's, synthesis included.
+    ``score_mean``/``score_std``: test accuracy of the best-validation epoch's weights over seeds (the
+    test split is read once, after training; epochs and the tuned tau are chosen on the validation
+    split, which no data-free student trains on); ``best_epoch_mean`` is the same score (no epoch is
+    chosen by test); costs are means over seeds, the tuned row's the whole grid's, synthesis included.
     """
     spec = get_method(synthesizer_names([synthesizer])[0])
     teacher, student = (canonical_name(m) for m in pair)
@@ -274,13 +275,14 @@ def synthetic_grids(images: Mapping[str, torch.Tensor], per_method: int = 32, co
 
 
 def accuracy_by_epoch(histories: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    """Left: the student's test accuracy per epoch; right: the teacher's mean confidence on the synthetic
-    batches (``syn_teacher_conf``), one line per synthesizer (its stochastic-tau run)."""
+    """Left: the student's validation accuracy per epoch (no data-free epoch reads the test split);
+    right: the teacher's mean confidence on the synthetic batches (``syn_teacher_conf``), one line per
+    synthesizer (its stochastic-tau run)."""
     fig, (ax_acc, ax_conf) = plt.subplots(1, 2, figsize=(12, 3.8))
     for name, h in histories.items():
-        ax_acc.plot(h["epoch"], h["test_acc"], marker="o", label=name)
+        ax_acc.plot(h["epoch"], h["val_acc"], marker="o", label=name)
         ax_conf.plot(h["epoch"], 100 * h["syn_teacher_conf"], marker="o", label=name)
-    for ax, ylabel in ((ax_acc, "student test accuracy (%)"), (ax_conf, "teacher confidence on synthetic images (%)")):
+    for ax, ylabel in ((ax_acc, "student validation accuracy (%)"), (ax_conf, "teacher confidence on synthetic images (%)")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
@@ -298,7 +300,8 @@ def measured_caption(lab: Lab, scope: str, pair: tuple[str, str], seeds: list[in
     return (f"Table 6 measured ({scope}; not the paper's setting: the paper used CIFAR and CMI's schedules): "
             f"{pair[0]} -> {pair[1]} distilled from synthetic inputs only; tuned = tau chosen over a grid of {grid} "
             f"(cost = all {grid} trainings), ours = a random integer tau in {lab.profile.tau_low:g}.."
-            f"{lab.profile.tau_high:g} per batch (1 training); score = test accuracy (%) at the best epoch, mean and "
+            f"{lab.profile.tau_high:g} per batch (1 training); score = test accuracy (%) of the best-validation epoch (the "
+            f"hold-out: the classification runs' validation split; test read once, after training), mean and "
             f"std over seeds {seeds}; costs include synthesis; paper values: {published.NOT_PUBLISHED}")
 
 
@@ -349,5 +352,6 @@ def by_epoch_title(lab: Lab) -> str:
 
 def by_epoch_caption(lab: Lab) -> str:
     """The caption of :func:`accuracy_by_epoch` on ``lab``'s data set."""
-    return (f"Student test accuracy and the teacher's confidence on synthetic images per epoch, stochastic-tau runs "
+    return (f"Student validation accuracy (the hold-out the best epoch is chosen on; no epoch reads the test split) "
+            f"and the teacher's confidence on synthetic images per epoch, stochastic-tau runs "
             f"({_where(lab)})")

@@ -70,3 +70,44 @@ def test_qat_resumes_from_its_last_checkpoint(smoke):
     rebuilt = quantized.converted_model(lab.store, resumed["hash"])  # from the last checkpoint
     x = torch.randn(4, 3, 12, 12)
     assert torch.allclose(rebuilt(x), quantized.load_program(lab.store, resumed["hash"])(x), atol=1e-4)
+
+
+def test_ptq_calibrates_unaugmented_and_qat_draws_augmentation_every_epoch(smoke, monkeypatch):
+    import dataclasses
+    import types
+
+    from greenkd_lib.data.bundle import TransformSubset
+
+    lab, parent = smoke
+    bundle = quantized.data_mod.load_for(parent, lab.data_root)
+    own = bundle.train.transform
+
+    def jitter(image):  # an augmentation: a fresh draw from the global RNG on every read
+        x = own(image) if own is not None else image
+        return x + torch.rand(())
+
+    train = TransformSubset(bundle.train.base, bundle.train.indices, jitter, types.SimpleNamespace(augment="jitter"))
+    augmented = dataclasses.replace(bundle, train=train)
+    monkeypatch.setattr(quantized.data_mod, "load_for", lambda *args, **kwargs: augmented)
+    reads, real = [], quantized.split_tensors
+
+    def spy(bundle_, split, limit=None, unaugmented=False):
+        images, labels = real(bundle_, split, limit, unaugmented)
+        reads.append((split, unaugmented, float(images.mean())))
+        return images, labels
+
+    monkeypatch.setattr(quantized, "split_tensors", spy)
+    # Settings of their own: new derived runs of the parent the other tests trained.
+    base = quantized.settings_for("smoke")
+    settings = quantized.settings_for("smoke", calibration_images=base.calibration_images - 1,
+                                      qat_lr=base.qat_lr / 2)
+    quantized.quantize(parent, "ptq", store=lab.store, settings=settings)
+    calibration = [(s, u) for s, u, _ in reads if s == "train"]
+    assert calibration == [("train", True)]  # the evaluation transform: no jitter
+    plain = real(bundle, "train", settings.calibration_images, unaugmented=True)[0]
+    assert reads[0][2] == pytest.approx(float(plain.mean()))
+    reads.clear()
+    quantized.quantize(parent, "qat", store=lab.store, settings=settings)
+    epochs = [(s, u, m) for s, u, m in reads if s == "train"]
+    assert len(epochs) == settings.qat_epochs and not any(u for _, u, _ in epochs)
+    assert epochs[0][2] != epochs[1][2]  # a fresh draw each epoch

@@ -87,7 +87,7 @@ def test_a_data_free_run_never_reads_a_training_image_counts_synthesis_and_resum
     assert flops["synthesis"] == syntheses * FLOPS_PER_SYNTHESIS
     assert flops["total"] == (flops["train_per_sample"] * flops["samples_seen"] + flops["synthesis"]
                               + flops["student_forward"] * flops["eval_samples"])
-    assert flops["eval_samples"] == PROFILE.epochs * 120  # the test split alone (subset 120)
+    assert flops["eval_samples"] == PROFILE.epochs * 120  # the validation hold-out alone (subset 120)
 
     # The student's loss is the KD term alone; the synthesizer's columns are gen_*/syn_*, never loss_*.
     assert [c for c in history.columns if c.startswith("loss_")] == ["loss_kd"]
@@ -97,8 +97,10 @@ def test_a_data_free_run_never_reads_a_training_image_counts_synthesis_and_resum
     assert list(history["syn_steps"]) == [2] * PROFILE.epochs
     assert list(history["synthesis_flops"]) == [2 * FLOPS_PER_SYNTHESIS * (e + 1) for e in range(PROFILE.epochs)]
     np.testing.assert_allclose(history["gen_noise"], history["gen_loss"])
-    assert (history["val_acc"] == history["test_acc"]).all()  # "validation" is the test split
-    assert result["metrics"]["test_acc"] == result["metrics"]["best_test_acc"]
+    assert history["test_acc"].isna().all()  # no epoch reads the test split
+    assert result["metrics"]["test_acc"] == result["metrics"]["best_test_acc"]  # no selection on test
+    assert result["metrics"]["best_test_epoch"] == result["metrics"]["best_epoch"]
+    assert 0 <= result["metrics"]["final_test_acc"] <= 100 and "once" in result["test_read"]
 
     # Interrupted in epoch 2, resumed: the same history, weights and method state.
     root = tmp_path / "interrupted"
@@ -150,3 +152,24 @@ def test_a_data_free_method_is_told_the_training_splits_augmentation(tmp_path):
     cifar = train_augment(data.load("cifar10", tmp_path))
     assert cifar is not None and cifar.flip and cifar.padding == 4
     assert train_augment(data.load("digits", image_size=12)) is None
+
+
+def test_a_data_free_run_reads_the_test_split_only_after_its_last_epoch(noise_method, store, tmp_path, monkeypatch):
+    """Selection (the best epoch; a tuned tau across runs) sees the validation hold-out; test is read
+    once the last epoch is checkpointed, for the best-validation and the final weights."""
+    cfg = _config()
+    fresh = RunStore(tmp_path / "runs")
+    get_or_run(cfg.teacher, store=fresh, device="cpu", progress=False)
+    reads, real_eval = [], Inputs.eval
+
+    def spying(self, split, batch_size):
+        reads.append((split, fresh.run(cfg.to_dict()).epochs_done()))
+        return real_eval(self, split, batch_size)
+
+    monkeypatch.setattr(Inputs, "eval", spying)
+    result = get_or_run(cfg, store=fresh, device="cpu", progress=False)
+    tests = [done for split, done in reads if split == "test"]
+    assert [split for split, _ in reads if split != "test"] == ["val"] * PROFILE.epochs
+    assert tests == [PROFILE.epochs, PROFILE.epochs], f"the test split was read before the last epoch: {reads}"
+    history = fresh.run(cfg.to_dict()).history()
+    assert result["metrics"]["best_val_acc"] == history["val_acc"].max()

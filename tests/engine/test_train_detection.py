@@ -36,7 +36,8 @@ def test_a_teacher_and_its_students_train_and_read_back(det_lab):
     again = det_lab.tuned_and_ours("kd")  # read back: same numbers
     pd.testing.assert_frame_equal(rows.drop(columns=["wall_s"]), again.drop(columns=["wall_s"]), check_like=True)
     result = det_lab.run(det_lab.kd_config(FixedTemperature(2.0).config()))
-    assert result["task"] == "detection" and result["metric"] == "mAP@0.5"
+    assert result["task"] == "detection" and result["metric"] == "mAP@0.5 (VOC07 11-point)"
+    assert 0 <= result["metrics"]["test_map_all_point"] <= 100  # VOC2010's all-point average, beside it
     teacher = det_lab.run(det_lab.teacher_config())
     # The student's training counts the teacher's forward: more FLOPs per image than its own 3 passes.
     assert result["flops"]["train_per_sample"] == 3 * result["flops"]["student_forward"] + \
@@ -65,7 +66,7 @@ def test_an_interrupted_detection_run_resumes_to_the_same_numbers(det_lab, tmp_p
     cfg = RunConfig.from_dict({**cfg.to_dict(), "epochs": 3, "milestones": [2]})
     clean = get_or_run(cfg, store=RunStore(tmp_path / "clean"), data_root=det_lab.data_root, progress=False)
 
-    real, calls = det_train.mean_average_precision, []
+    real, calls = det_train.detector_map, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -75,13 +76,13 @@ def test_an_interrupted_detection_run_resumes_to_the_same_numbers(det_lab, tmp_p
 
     store = RunStore(tmp_path / "killed")
     get_or_run(cfg.teacher, store=store, data_root=det_lab.data_root, progress=False)
-    monkeypatch.setattr(det_train, "mean_average_precision", failing)
+    monkeypatch.setattr(det_train, "detector_map", failing)
     with pytest.raises(KeyboardInterrupt):
         get_or_run(cfg, store=store, data_root=det_lab.data_root, progress=False)
     assert len(store.run(cfg.to_dict()).history()) == 1
-    monkeypatch.setattr(det_train, "mean_average_precision", real)
+    monkeypatch.setattr(det_train, "detector_map", real)
     resumed = get_or_run(cfg, store=store, data_root=det_lab.data_root, progress=False)
-    columns = ["train_loss", "val_acc", "test_acc", "tau_mean"]
+    columns = ["train_loss", "val_acc", "test_acc", "tau_mean", "test_map_all_point"]
     pd.testing.assert_frame_equal(store.run(cfg.to_dict()).history()[columns],
                                   RunStore(tmp_path / "clean").run(cfg.to_dict()).history()[columns])
     assert resumed["metrics"]["test_acc"] == clean["metrics"]["test_acc"]
@@ -123,3 +124,29 @@ def test_a_voc_run_reads_the_papers_07_plus_12_and_says_what_is_missing(tmp_path
     write_voc(tmp_path / "data", years=("2007", "2012"))
     bundle = data_for(cfg, tmp_path / "data")
     assert len(bundle.train) + len(bundle.val) == 2 * 6 and len(bundle.test) == 4
+
+
+def test_another_detectors_weights_in_a_teachers_best_are_named_not_loaded_raw(det_lab, tmp_path):
+    import warnings
+
+    from greenkd_lib.engine.loops.detection import load_detector
+    from greenkd_lib.runs import RunIntegrityError
+    from greenkd_lib.runs.integrity import torch_bytes, write_verified
+
+    teacher, student = det_lab.teacher_config(), det_lab.teacher_config(model=det_lab.profile.students[0])
+    store = RunStore(tmp_path / "runs")
+    for cfg in (teacher, student):
+        get_or_run(cfg, store=store, data_root=det_lab.data_root, progress=False)
+    run = store.run(teacher.to_dict())
+    stranger = store.run(student.to_dict()).load_weights("best")  # valid checksum, another model
+    write_verified(run.weights_dir / "best.pt", torch_bytes(stranger))
+    named = f"best.pt passed its checksum but does not fit run {run.hash}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = load_detector(teacher, store)  # re-derived from the best epoch's checkpoint
+        except RunIntegrityError as err:  # or, with that checkpoint gone, reopened: train it again
+            assert named in str(err) and "train it again" in str(err)
+            return
+    assert any(named in str(w.message) for w in caught)
+    assert set(model.state_dict()) != set(stranger)

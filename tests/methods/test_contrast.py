@@ -248,3 +248,31 @@ def test_penultimate_features_keep_the_graph_and_can_be_removed():
 def test_penultimate_features_need_a_linear_head():
     with pytest.raises(ValueError, match="no nn.Linear"):
         PenultimateFeatures(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+
+
+def test_exact_mode_draws_negatives_of_other_classes_only():
+    memory = _memory()
+    labels = torch.arange(N_DATA) % 3  # three classes
+    g = torch.Generator().manual_seed(0)
+    index = torch.arange(N_DATA).repeat(4)
+    for _ in range(50):
+        neg = memory.negatives(index, g, labels)
+        assert neg.shape == (len(index), K) and int(neg.min()) >= 0 and int(neg.max()) < N_DATA
+        assert not bool((labels[neg] == labels[index][:, None]).any()), "a negative shares the anchor's class"
+    # relax mode (no labels) does draw same-class samples: about 1/3 of them here
+    relax = memory.negatives(index, torch.Generator().manual_seed(0))
+    share = float((labels[relax] == labels[index][:, None]).double().mean())
+    assert 0.15 < share < 0.45
+
+
+def test_exact_mode_follows_the_generator_and_refuses_one_class():
+    memory = _memory()
+    labels = torch.arange(N_DATA) % 2
+    index = torch.tensor([0, 1, 6])
+    a = memory.negatives(index, torch.Generator().manual_seed(5), labels)
+    b = memory.negatives(index, torch.Generator().manual_seed(5), labels)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="relax"):
+        memory.negatives(index, torch.Generator(), torch.zeros(N_DATA, dtype=torch.long))
+    with pytest.raises(ValueError, match="class of each"):
+        memory.negatives(index, torch.Generator(), labels[:-1])

@@ -169,7 +169,8 @@ def _build(cfg: RunConfig, seed: int, train_size: int = 40, steps_per_epoch: int
     make_optimizer = loop_module.optimizer_factory(cfg, steps_per_epoch)
     method = spec(cfg, Setup(student=student, teacher=teacher, teacher_feature_dim=teacher_dim,
                              num_classes=NUM_CLASSES, image_size=IMAGE_SIZE,
-                             train_size=train_size, device=torch.device("cpu"), make_optimizer=make_optimizer))
+                             train_size=train_size, device=torch.device("cpu"), make_optimizer=make_optimizer,
+                             train_labels=torch.arange(train_size) % NUM_CLASSES))
     optimizer, scheduler = make_optimizer([*student.parameters(), *method.trainable()])
     return method, optimizer, scheduler
 
@@ -255,11 +256,38 @@ def test_a_parameter_the_method_does_not_take_names_those_it_takes():
 
 @pytest.mark.parametrize("params, match", [
     ({"nce_k": 0}, "nce_k"), ({"nce_k": 2.5}, "nce_k"), ({"feat_dim": True}, "feat_dim"),
-    ({"nce_t": 0}, "nce_t"), ({"nce_m": 1.0}, "nce_m"),
+    ({"nce_t": 0}, "nce_t"), ({"nce_m": 1.0}, "nce_m"), ({"nce_mode": "other"}, "nce_mode"),
 ])
 def test_cmc_rejects_parameters_that_cannot_work(params, match):
     with pytest.raises(ValueError, match=match):
         _config("cmc", params=params)
+
+
+def test_cmc_and_dml_compute_their_kl_as_their_references_while_hkd_keeps_the_profiles():
+    # The quick and paper profiles carry the authors' 'mean' (their HKD code); CMC follows
+    # RepDistiller's DistillKL and DML Zhang et al.: 'batchmean', recorded in the run config.
+    for name in ("quick", "paper"):
+        profile = get_profile(name)
+        assert profile.kd_reduction == "mean"
+        teacher_cfg = teacher_config(profile, TEACHER, "digits", seed=0)
+        tau = FixedTemperature(4).config()
+        assert method_config(profile, "kd", STUDENT, "digits", 0, teacher=teacher_cfg,
+                             temperature=tau).kd_reduction == "mean"
+        assert method_config(profile, "cmc", STUDENT, "digits", 0, teacher=teacher_cfg,
+                             temperature=tau).kd_reduction == "batchmean"
+        assert method_config(profile, "dml", STUDENT, "digits", 0, temperature=tau).kd_reduction == "batchmean"
+    with pytest.raises(ValueError, match="reduction 'batchmean'.*says 'mean'"):
+        check_config(dataclasses.replace(_config("cmc"), kd_reduction="mean"))
+
+
+def test_cmc_uses_exact_negatives_by_default_and_detection_refuses_them():
+    assert _config("cmc").method_params["nce_mode"] == "exact"  # RepDistiller's default
+    method, _, _ = _build(_config("cmc"), seed=0)
+    assert method.negative_labels is not None
+    relaxed, _, _ = _build(_config("cmc", params={"nce_mode": "relax"}), seed=0)
+    assert relaxed.negative_labels is None
+    for profile in ("smoke", "quick", "paper"):  # an image holds several classes: other images
+        assert get_profile(profile).detection["method_params"]["cmc"]["nce_mode"] == "relax"
 
 
 def test_dml_with_an_unknown_peer_fails_with_the_model_registrys_error():

@@ -103,8 +103,10 @@ def test_plots_draw_bars_grids_and_curves():
     fig = table6.synthetic_grids(images, per_method=16)
     assert [ax.get_title() for ax in fig.axes] == ["DAFL", "CMI"]
     plt.close(fig)
-    history = pd.DataFrame({"epoch": [1, 2], "test_acc": [20.0, 40.0], "syn_teacher_conf": [0.5, 0.9]})
+    history = pd.DataFrame({"epoch": [1, 2], "val_acc": [20.0, 40.0], "test_acc": [float("nan")] * 2,
+                            "syn_teacher_conf": [0.5, 0.9]})  # no data-free epoch reads the test split
     fig = table6.accuracy_by_epoch({"DAFL": history})
+    assert list(fig.axes[0].lines[0].get_ydata()) == [20.0, 40.0]
     assert list(fig.axes[1].lines[0].get_ydata()) == [50.0, 90.0]
     plt.close(fig)
 

@@ -161,6 +161,12 @@ class Loop:
         """The loop's own fields of the result (``RunRecord.result``'s keyword arguments)."""
         return {}
 
+    def test_at_end(self, run: Run, model: torch.nn.Module, inputs, dev: torch.device) -> tuple[float, float] | None:
+        """A loop that never reads the test split during training (:meth:`evaluate` gives NaN for it)
+        scores it here, once: (test score of the best-validation weights, of the final weights).
+        None: the test scores are the epochs' own."""
+        return None
+
     def finished(self, run: Run, method: DistillationMethod) -> None:
         """After the result is built: store what the loop keeps beside the weights."""
 
@@ -208,6 +214,10 @@ class Loop:
                 epochs.bar.set_postfix_str(f"loss {row['train_loss']:.3f}, " + self.score_format.format(val),
                                            refresh=False)
         epochs.finish(model)
+        with amp():
+            tested = self.test_at_end(run, model, inputs, dev)
+        if tested is not None:
+            record.tested_at_end(*tested)
         result = record.result(cfg, bundle, model, dev, student_flops=student_flops, teacher_flops=teacher_flops,
                                flops_per_sample=flops_per_sample, **self.result_fields(bundle, method))
         self.finished(run, method)

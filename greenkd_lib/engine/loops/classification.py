@@ -38,6 +38,9 @@ class ClassificationLoop(Loop):
     def load_teacher(self, store: RunStore, bundle, dev: torch.device) -> Teacher:
         return frozen_teacher(self.cfg, store, dev, bundle, self.method_cls.teacher_features)
 
+    def setup_fields(self, bundle, teacher: Teacher | None) -> dict:
+        return dict(train_labels=torch.as_tensor(bundle.train.targets))  # CRD's exact-mode negatives
+
     def inputs(self, bundle, dev: torch.device, workers: int, method) -> Inputs:
         return Inputs(bundle, dev, workers, method.needs_indices, self.layout)
 

@@ -1,7 +1,10 @@
 """The data-free loop (Table 6): a classifier student trained on the batches its method synthesises
-from the teacher; the training split is never read. Its "validation" score is the test split's
-(``DataFreeMethod``'s docstring), and the synthesis (generator and teacher passes) is counted in the
-FLOPs, logged per epoch and kept as the run's last synthetic images (:data:`SYNTHETIC_ARTIFACT`)."""
+from the teacher; the training split is never read. Every epoch is scored on the validation split
+(held out from the classification runs' training, and never seen by a data-free student): the best
+epoch and a tuned tau are chosen there. The test split is read once, after the last epoch, for the
+best-validation and the final weights (:meth:`DataFreeLoop.test_at_end`). The synthesis (generator
+and teacher passes) is counted in the FLOPs, logged per epoch and kept as the run's last synthetic
+images (:data:`SYNTHETIC_ARTIFACT`)."""
 
 from __future__ import annotations
 
@@ -42,11 +45,17 @@ class DataFreeLoop(ClassificationLoop):
         return lambda generator: method.batches(generator, steps)
 
     def eval_samples_per_epoch(self, bundle) -> int:
-        return len(bundle.test)
+        return len(bundle.val)
 
     def evaluate(self, model: torch.nn.Module, inputs: Inputs, dev: torch.device) -> tuple[float, float]:
-        test = predict(model, inputs.eval("test", self.cfg.eval_batch_size), dev).accuracy
-        return test, test
+        # NaN: no epoch reads the test split (selection, here or in a tuned grid, sees validation only)
+        return predict(model, inputs.eval("val", self.cfg.eval_batch_size), dev).accuracy, float("nan")
+
+    def test_at_end(self, run: Run, model: torch.nn.Module, inputs: Inputs, dev: torch.device) -> tuple[float, float]:
+        size = self.cfg.eval_batch_size
+        final = predict(model, inputs.eval("test", size), dev).accuracy
+        model.load_state_dict(run.load_weights("best"))
+        return predict(model, inputs.eval("test", size), dev).accuracy, final
 
     def epoch_extras(self, method) -> tuple[int, Mapping[str, Any] | None]:
         # the synthesizer's generator and teacher passes, and its gen_* and syn_* columns

@@ -2,8 +2,11 @@
 
 What the run store, the tables and the resume logic read is the same as for classification: one
 checkpoint per epoch, energy through the carbon meter, FLOPs counted per pass, the best epoch chosen
-on the validation split. The score is mAP at IoU 0.5 in percent, stored under the classification
-keys (``val_acc``/``test_acc``) so every reader works unchanged; ``result["metric"]`` says it is mAP.
+on the validation split. The score is VOC's own mAP at IoU 0.5 in percent (``engine.voc_eval``:
+the devkit's matching with difficult objects, VOC2007's 11-point average), stored under the
+classification keys (``val_acc``/``test_acc``) so every reader works unchanged;
+``result["metric"]`` says which mAP. VOC2010's all-point average of the same detections is a
+history column per split and ``metrics["test_map_all_point"]`` at the best epoch.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ from ... import paths
 from ...config.run import RunConfig
 from ...data.detection.bundle import collate, DetectionBundle, load_detection
 from ...models.detection import archs
+from ...models.detection.pretrained import load_vgg16_backbone
 from ...models.detection.ssd import detector_flops
 from ...runs import RunStore
-from ...runs.recovery import check_train_result
+from ...runs.recovery import check_train_result, load_weights_into
 from ..configs import run_label
-from ..mean_ap import mean_average_precision
+from ..voc_eval import detector_map
 from .base import Loop, Teacher
 
-__all__ = ["DetectionLoop", "DetectionInputs", "METRIC", "VOC_YEARS", "data_for", "load_detector"]
+__all__ = ["DetectionLoop", "DetectionInputs", "METRIC", "ALL_POINT", "VOC_YEARS", "data_for", "load_detector"]
 
-METRIC = "mAP@0.5"
+METRIC = "mAP@0.5 (VOC07 11-point)"
+ALL_POINT = "map_all_point"  # VOC2010's all-point mAP: history columns val_/test_<this>
 
 # VOC runs train on the paper's VOC07+12 trainval (PAPER.md); test is VOC2007 test.
 VOC_YEARS = ("2007", "2012")
@@ -50,7 +55,7 @@ def load_detector(cfg: RunConfig, store: RunStore, weights: str = "best",
     norm = result["data"]
     model = archs.build(cfg.model, result["model"]["num_classes"], result["model"]["image_size"],
                         norm["mean"], norm["std"])
-    model.load_state_dict(run.load_weights(weights))
+    load_weights_into(model, run, weights, result, run_label(cfg))  # damaged or another model's: named, repaired
     return model.to(device).eval()
 
 
@@ -104,7 +109,14 @@ class DetectionLoop(Loop):
         return data_for(self.cfg, data_root)
 
     def build_student(self, bundle: DetectionBundle, dev: torch.device) -> torch.nn.Module:
-        return archs.build(self.cfg.model, bundle.num_classes, bundle.image_size, bundle.mean, bundle.std).to(dev)
+        model = archs.build(self.cfg.model, bundle.num_classes, bundle.image_size, bundle.mean, bundle.std)
+        self._backbone, self._norm = "random", (tuple(bundle.mean), tuple(bundle.std))
+        if self.cfg.backbone_weights:
+            self._backbone, mean, std = load_vgg16_backbone(model, self.cfg.backbone_weights)
+            if mean is not None:  # the weights' own normalisation (the SSD recipe's 0-255 pixels)
+                model.transform.image_mean, model.transform.image_std = list(mean), list(std)
+                self._norm = (mean, std)
+        return model.to(dev)
 
     def load_teacher(self, store: RunStore, bundle: DetectionBundle, dev: torch.device) -> Teacher:
         return Teacher(frozen=load_detector(self.cfg.teacher, store, "best", dev).requires_grad_(False))
@@ -121,10 +133,15 @@ class DetectionLoop(Loop):
 
     def evaluate(self, model: torch.nn.Module, inputs: DetectionInputs, dev: torch.device) -> tuple[float, float]:
         size = self.cfg.eval_batch_size
-        val = mean_average_precision(model, inputs.eval("val", size), dev)["map50"]
-        test = mean_average_precision(model, inputs.eval("test", size), dev)["map50"]
-        return val, test
+        val = detector_map(model, inputs.eval("val", size), dev)
+        test = detector_map(model, inputs.eval("test", size), dev)
+        self._all_point = {f"val_{ALL_POINT}": val["map50_voc10"], f"test_{ALL_POINT}": test["map50_voc10"]}
+        return val["map50_voc07"], test["map50_voc07"]
+
+    def epoch_extras(self, method) -> tuple[int, dict[str, float]]:
+        return 0, self._all_point
 
     def result_fields(self, bundle: DetectionBundle, method) -> dict[str, Any]:
-        return dict(task="detection", metric=METRIC, normalization=(bundle.mean, bundle.std),
-                    arch=archs.describe(self.cfg.model))
+        # The normalisation the model was built with: load_detector rebuilds it from the result.
+        return dict(task="detection", metric=METRIC, normalization=self._norm, backbone=self._backbone,
+                    arch=archs.describe(self.cfg.model), metrics_at_best={f"test_{ALL_POINT}": "test_map_all_point"})

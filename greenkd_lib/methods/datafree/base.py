@@ -6,9 +6,10 @@ runs every ``kd_steps`` student steps, as in CMI's ``datafree_kd.py``. The stude
 ``tau^2 KL(softmax(t/tau) || softmax(s/tau))`` with batch-mean reduction and no cross-entropy; the
 run's temperature policy (a fixed tau of the grid, or the stochastic tau) applies to this step only.
 
-Real images: only the test split is evaluated. The loop's "validation" accuracy of a data-free run IS
-its test accuracy, so the best-validation epoch is the best-test epoch (CMI's "Best") and a tau tuned
-on validation is tuned on test: an optimistic tuned arm, conservative for the paper's claim.
+Real images: no training image is read. Each epoch is scored on the validation split (which no arm
+trains on), where the best epoch and the tuned tau are chosen; the test split is read once, after
+training (``engine.loops.datafree``). CMI reports its best test epoch ("Best"): selecting on test
+would flatter the tuned arm, which picks the best of several runs.
 """
 
 from __future__ import annotations

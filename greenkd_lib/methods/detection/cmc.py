@@ -4,6 +4,8 @@ on the detectors' pooled backbone features, beside SSD's loss and the anchor KD 
 As for classification (``distill.methods.cmc``): 128-d embeddings of each side's pooled features, a
 memory bank slot per training image and side, NCE over K negatives at the fixed contrastive
 temperature; the stochastic tau replaces only the KD temperature. ``ce_weight`` weighs SSD's loss.
+An image holds objects of several classes, so "another class" (``nce_mode='exact'``) is not
+defined: negatives are other images (``'relax'``), and a config asking for exact is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class DetectionContrastiveKD(ContrastiveKD):
             raise ValueError(f"cmc draws nce_k={p['nce_k']} negatives per image from the other training images, "
                              f"but {cfg.dataset} has {setup.train_size}: pass method_params={{'nce_k': n}} "
                              f"with n <= {setup.train_size - 1}")
+        if p["nce_mode"] != "relax":
+            raise ValueError(f"a detection cmc run draws its negatives from other images (an image holds several "
+                             f"classes): pass method_params={{'nce_mode': 'relax'}}, not {p['nce_mode']!r}")
         self.generator = torch.Generator().manual_seed(cfg.seed)  # memory init and negatives
         self.dims = {"student": pooled_dim(self.student), "teacher": pooled_dim(self.teacher)}
         self.heads = nn.ModuleDict({side: Embedding(dim, p["feat_dim"]) for side, dim in self.dims.items()}
