@@ -16,9 +16,16 @@ TEST_WORKERS ?= 2
 
 setup: $(STAMP)
 
+# The venv takes about 6.6 GB (torch and its CUDA libraries): say so before pip fills the disk.
+NEED_GB ?= 7
+
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || { free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  if [ "$$free" -lt $(NEED_GB) ]; then \
+	    echo "make: the set-up needs about $(NEED_GB) GB free for $(VENV) (torch and its CUDA libraries);" \
+	         "df shows $$free GB free under $(CURDIR): free some space and run make again" >&2; exit 1; fi; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e ".[dev]"
 	@touch $(STAMP)
 
 test: $(STAMP)
