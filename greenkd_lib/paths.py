@@ -7,6 +7,10 @@ The project is, in this order: the folder named by the environment variable ``GR
 the greenkd checkout that holds the working directory (so a second clone sharing one virtualenv
 writes its own ``data/`` and ``outputs/``, not the first's); the checkout the package was installed
 from (editable install); the working directory.
+
+The files a checkout ships (``notebooks/``, ``data/paper/``) come from the project folder, else from
+the checkout the package was installed from, else from the copies a wheel carries in
+``greenkd_lib/_shipped/`` (setup.py puts them there): an installed wheel reproduces from any folder.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ __all__ = ["HOME_VARIABLE", "project_root", "is_checkout", "data_root", "outputs
 
 HOME_VARIABLE = "GREENKD_HOME"
 """The environment variable that names the project folder (its ``data/`` and ``outputs/``)."""
+
+# The wheel's copies of notebooks/ and data/paper/ (setup.py writes them at build time; absent in a checkout).
+_PACKAGED = Path(__file__).resolve().parent / "_shipped"
 
 # pyproject.toml's [project] name line; a regex, as tomllib is not in Python 3.10.
 _NAME = re.compile(r'^\s*name\s*=\s*["\']greenkd["\']\s*$', re.MULTILINE)
@@ -58,11 +65,15 @@ def project_root() -> Path:
 
 def _shipped(relative: str) -> Path:
     """``<project>/<relative>``; files the checkout ships fall back to the installed checkout's, so
-    that a GREENKD_HOME holding only data and outputs still finds them."""
+    that a GREENKD_HOME holding only data and outputs still finds them, else to the wheel's copies
+    (an installed wheel run from any folder)."""
     path = project_root() / relative
+    if path.exists():
+        return path
     installed = _installed_root()
-    if not path.exists() and installed is not None and (installed / relative).exists():
-        return installed / relative
+    for fallback in (installed / relative if installed is not None else None, _PACKAGED / relative):
+        if fallback is not None and fallback.exists():
+            return fallback
     return path
 
 
@@ -82,10 +93,10 @@ def runs_root(output_root: str | Path | None = None) -> Path:
 
 
 def paper_dir() -> Path:
-    """The paper's published numbers as CSV (``data/paper``)."""
+    """The paper's published numbers as CSV (``data/paper``; outside a checkout, an installed wheel's copy)."""
     return _shipped("data/paper")
 
 
 def notebooks_dir() -> Path:
-    """The numbered notebooks (``notebooks/``)."""
+    """The numbered notebooks (``notebooks/``; outside a checkout, an installed wheel's copy)."""
     return _shipped("notebooks")

@@ -51,6 +51,24 @@ def test_outside_any_checkout_the_installed_one(tmp_path, monkeypatch):
     assert paths.is_checkout(INSTALLED)
 
 
+def test_an_installed_wheel_reads_its_own_copies(tmp_path, monkeypatch):
+    """Outside any checkout and with no editable install, notebooks/ and data/paper/ come from the
+    copies a wheel ships (greenkd_lib/_shipped/); the working directory is still the project."""
+    monkeypatch.delenv("GREENKD_HOME", raising=False)
+    packaged = tmp_path / "site-packages" / "greenkd_lib" / "_shipped"
+    (packaged / "notebooks").mkdir(parents=True)
+    (packaged / "data" / "paper").mkdir(parents=True)
+    monkeypatch.setattr(paths, "_PACKAGED", packaged)
+    monkeypatch.setattr(paths, "_installed_root", lambda: None)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert paths.project_root() == work.resolve() and paths.outputs_root() == work.resolve() / "outputs"
+    assert paths.notebooks_dir() == packaged / "notebooks" and paths.paper_dir() == packaged / "data" / "paper"
+    (work / "notebooks").mkdir()  # the project's own copy wins
+    assert paths.notebooks_dir() == work.resolve() / "notebooks"
+
+
 def test_greenkd_home_must_be_a_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("GREENKD_HOME", str(tmp_path / "missing"))
     with pytest.raises(NotADirectoryError, match="GREENKD_HOME"):

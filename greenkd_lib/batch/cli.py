@@ -1,4 +1,4 @@
-"""The ``greenkd`` command: ``info``, ``runs`` and ``reproduce``."""
+"""The ``greenkd`` command: ``info``, ``runs`` and ``reproduce``; ``greenkd --version``."""
 
 from __future__ import annotations
 
@@ -83,15 +83,25 @@ def _parameters(pairs: list[list[str]] | None) -> dict[str, object] | None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
+    from .reproduce import NoNotebooksError, reproduce
 
     try:
         return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
                          data_root=args.data_root, executor=args.executor, ray_address=args.ray_address,
                          extra_parameters=_parameters(args.parameter))
-    except (ValueError, ImportError) as err:  # a bad argument or no Ray, found before any notebook runs
+    except (ValueError, ImportError, NoNotebooksError) as err:  # a bad argument, no Ray or no notebook: nothing ran
         print(f"greenkd reproduce: error: {err}", file=sys.stderr)
         return 2
+
+
+def _version() -> str:
+    """The installed greenkd's version, from its package metadata (as the report states it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("greenkd")
+    except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _jobs(text: str) -> int:
@@ -108,6 +118,7 @@ def _jobs(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greenkd", description="Carbon-aware knowledge distillation (Rafat et al. 2023).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="versions, device, data sets found, carbon measurement mode")

@@ -3,6 +3,10 @@
 ``greenkd reproduce --profile quick`` runs ``notebooks/NN_*.ipynb`` in order into
 ``outputs/<profile>/notebooks/``, exports each to ``outputs/<profile>/html/``, records the run in
 ``outputs/<profile>/summary.json`` and writes ``outputs/<profile>/index.html``.
+
+On an installed wheel, outside any checkout, the notebooks are the wheel's own copies and
+``outputs/`` (and ``data/``) are the working directory's: the kernels are told that project folder
+through ``GREENKD_HOME``, as they start in the notebooks' folder.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config.profiles import get_profile
-from ..paths import notebooks_dir, outputs_root
+from ..paths import HOME_VARIABLE, notebooks_dir, outputs_root, project_root
 from ..runs.atomic import atomic_write_text
 from .schedule import run_batch
 
-__all__ = ["notebooks", "reproduce", "default_jobs", "NotebookResult"]
+__all__ = ["notebooks", "reproduce", "default_jobs", "NotebookResult", "NoNotebooksError"]
 
 _NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 _MAX_ERROR_CHARS = 300
+
+
+class NoNotebooksError(FileNotFoundError):
+    """There is no numbered notebook to run (``greenkd reproduce`` exits 2 with the message)."""
 
 
 @dataclass
@@ -283,7 +291,8 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
     """Execute the notebooks, export them to HTML, build ``outputs/<profile>/index.html``.
 
     Returns 0 when every notebook ran, 1 when any failed (the others still run; each failed
-    notebook's executed copy keeps its error). ``directory`` defaults to ``notebooks/``.
+    notebook's executed copy keeps its error). ``directory`` defaults to ``notebooks/`` (an installed
+    wheel's copy outside a checkout); a folder without ``NN_*.ipynb`` raises :class:`NoNotebooksError`.
     ``executor``: how the notebooks train their runs (their ``executor`` parameter); with "ray" they
     join ``ray_address``'s cluster, else ``$RAY_ADDRESS``'s, else one local Ray started here.
     """
@@ -299,8 +308,7 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
     nb_dir = Path(directory).expanduser().resolve() if directory is not None else notebooks_dir()
     paths = notebooks(only, nb_dir) if directory is not None else notebooks(only)
     if not paths:
-        print(f"no notebooks yet (looked for {_NOTEBOOK_GLOB} in {nb_dir})", flush=True)
-        return 0
+        raise NoNotebooksError(_nothing_to_run(nb_dir, directory is not None))
     kernel_args = _kernel_arguments(kernel_name)
 
     # Absolute, because the kernel runs in the notebooks folder, not in the caller's.
@@ -312,9 +320,21 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
         offered["data_root"] = str(Path(data_root).expanduser().resolve())
     if executor is not None:
         offered["executor"] = executor
-    with _ray_for_kernels(executor, ray_address):
+    # The kernels start in the notebooks' folder (an installed wheel's lies in site-packages): they
+    # resolve data/ and outputs/ in this process's project folder, not from where they start.
+    home = {} if os.environ.get(HOME_VARIABLE, "").strip() else {HOME_VARIABLE: str(project_root())}
+    with _environment(home), _ray_for_kernels(executor, ray_address):
         return _reproduce(profile, paths, offered, extra_parameters, jobs, kernel_name, kernel_args, out_abs, nb_dir,
                           only)
+
+
+def _nothing_to_run(folder: Path, given: bool) -> str:
+    """Why there is no notebook to run in ``folder``, and what to do."""
+    where = f"no notebooks to run: found no {_NOTEBOOK_GLOB} in {folder}"
+    if given:
+        return f"{where}; pass the folder that holds the numbered notebooks"
+    return (f"{where}. Run it inside a greenkd checkout, set {HOME_VARIABLE} to one, or reinstall greenkd from "
+            "its wheel or sdist (both ship the notebooks)")
 
 
 @contextmanager

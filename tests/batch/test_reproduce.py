@@ -10,7 +10,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from greenkd_lib.batch.report import build_report
-from greenkd_lib.batch.reproduce import notebooks, reproduce
+from greenkd_lib.batch.cli import main
+from greenkd_lib.batch.reproduce import NoNotebooksError, notebooks, reproduce
 
 GOOD = '''\
 import json, os
@@ -150,10 +151,17 @@ def test_bad_arguments_fail_before_anything_runs(nb_dir: Path, tmp_path: Path) -
     assert not (tmp_path / "out").exists()
 
 
-def test_no_notebooks_yet(tmp_path: Path, capsys) -> None:
+def test_no_notebooks_is_an_error_that_says_what_to_do(tmp_path: Path, capsys, monkeypatch) -> None:
     (tmp_path / "empty").mkdir()
-    assert reproduce(profile="smoke", output_root=tmp_path / "out", directory=tmp_path / "empty") == 0
-    assert "no notebooks yet" in capsys.readouterr().out
+    with pytest.raises(NoNotebooksError, match=r"no notebooks to run: found no .*ipynb in .*empty; pass the folder"):
+        reproduce(profile="smoke", output_root=tmp_path / "out", directory=tmp_path / "empty")
+    # The command line, where no notebooks/ is found (an installed copy without them): exit 2, and why.
+    monkeypatch.setattr("greenkd_lib.batch.reproduce.notebooks_dir", lambda: tmp_path / "nowhere")
+    assert main(["reproduce", "--profile", "smoke", "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"no notebooks to run: found no [0-9][0-9]_*.ipynb in {tmp_path / 'nowhere'}" in err
+    assert "inside a greenkd checkout" in err and "GREENKD_HOME" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_from_manifests_alone(tmp_path: Path) -> None:
