@@ -2,7 +2,8 @@
 
 One purpose per module: ``footprint`` (the Footprint value type), ``intensity`` (g CO2/kWh: the
 paper's, a country's), ``hardware`` (what codecarbon reads here), ``attribution`` (CPU-time shares and
-loads), ``meter`` (CarbonMeter and its codecarbon glue), ``flops`` and ``inference``.
+loads), ``meter`` (CarbonMeter and its codecarbon glue), ``emissions_csv`` (a footprint as a row of
+codecarbon's emissions.csv), ``flops`` and ``inference``.
 """
 
 from .attribution import set_sibling_processes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 
-__all__ = ["PAPER_CARBON_INTENSITY", "check_intensity", "check_country", "country_intensity"]
+__all__ = ["PAPER_CARBON_INTENSITY", "check_intensity", "check_country", "country_intensity", "country_name"]
 
 PAPER_CARBON_INTENSITY: float = 294.21
 """g CO2/kWh: carbontracker's EU-28 fallback, which every CO2/kWh pair of the paper's Table 4 implies."""
@@ -49,6 +49,11 @@ def check_country(code: str) -> str:
         f"such as 'FRA' or 'USA'" + (f"; did you mean {hint}?" if hint else "")
         + " (or pass carbon_intensity=<g CO2/kWh> instead)"
     )
+
+
+def country_name(code: str) -> str:
+    """The country's name in codecarbon's offline grid data (``code`` itself if it has none)."""
+    return str(_energy_mix().get(code, {}).get("country_name", code))
 
 
 def country_intensity(code: str) -> float:

@@ -39,7 +39,7 @@ from .footprint import Footprint  # noqa: E402
 from .hardware import attribution_plan, cpu_load_tdp, describe  # noqa: E402
 from .intensity import PAPER_CARBON_INTENSITY, check_country, check_intensity, country_intensity  # noqa: E402
 
-__all__ = ["CarbonMeter", "measurement_mode"]
+__all__ = ["CarbonMeter", "measurement_mode", "detected_machine", "MACHINE_FIELDS"]
 
 logging.getLogger("codecarbon").setLevel(logging.ERROR)
 
@@ -99,6 +99,28 @@ def _construct(cls: type, kwargs: dict[str, Any]) -> Any:
     tracker = cls.__new__(cls)
     init(tracker, **kwargs)
     return tracker
+
+
+MACHINE_FIELDS = ("os", "python_version", "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model",
+                  "ram_total_size")
+"""The machine columns of codecarbon's emissions.csv, as its tracker detects them."""
+
+
+_machine: dict[str, Any] | None = None  # detected_machine()'s answer, kept once codecarbon gave one
+
+
+def detected_machine() -> dict[str, Any]:
+    """codecarbon's description of this machine (:data:`MACHINE_FIELDS`), detected once per process;
+    empty when codecarbon fails (and tried again on the next call)."""
+    global _machine
+    if _machine is None:
+        try:
+            tracker = _make_tracker(PAPER_CARBON_INTENSITY, None, 1.0, [])
+            tracker.get_detected_hardware()  # fills the tracker's _conf, which its own emissions.csv rows read
+            _machine = {name: tracker._conf.get(name) for name in MACHINE_FIELDS}
+        except Exception:  # noqa: BLE001 - the columns stay empty; never an error
+            return {}
+    return dict(_machine)
 
 
 def measurement_mode() -> tuple[str, str]:

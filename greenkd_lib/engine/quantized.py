@@ -26,6 +26,7 @@ from ..models import forward_flops
 from ..runs import Run, RunStore
 from ..runs.integrity import read_verified, write_verified
 from .configs import run_label
+from .emissions import get_or_run_logged
 from .loops import seed_everything
 from .slots import training_slot
 from .train import get_or_run, load_model
@@ -115,7 +116,9 @@ def quantize(parent: RunConfig, scheme: str, *, store: RunStore, settings: Quant
         with training_slot("cpu", what=config["label"]):
             return _make(run, parent, scheme, settings, store, data_root, allow_float_layers)
 
-    return {**store.get_or_run(config, make, verify=_has_model), "hash": store.run(config).hash}
+    # Metered like a training: its row in the store's emissions.csv too (its parent's is the parent's).
+    result = get_or_run_logged(store, config, make, country=parent.carbon.country, verify=_has_model)
+    return {**result, "hash": store.run(config).hash}
 
 
 def _has_model(run: Run, result: Mapping, repair: bool) -> bool:

@@ -20,6 +20,7 @@ from ..devices import pick_device
 from ..runs import Run, RunStore
 from ..runs.recovery import verify_trained_run
 from .configs import check_config, run_label
+from .emissions import get_or_run_logged
 from .inputs import precision_context
 from .loops import load_classifier, load_detector, loop_for
 from .slots import slot_device, training_slot
@@ -58,7 +59,9 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
             return train(cfg, run, store=store, data_root=data_root, device=slot_device(device, slot),
                          progress=progress, num_workers=num_workers)
 
-    return store.get_or_run(cfg.to_dict(), train_fn, verify=verify_trained_run, timeout=lock_timeout)
+    # A run trained by this call also appends its row to the store's codecarbon emissions.csv (emissions.py).
+    return get_or_run_logged(store, cfg.to_dict(), train_fn, country=cfg.carbon.country,
+                             verify=verify_trained_run, timeout=lock_timeout)
 
 
 def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | None = None,

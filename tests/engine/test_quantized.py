@@ -2,11 +2,13 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
 from greenkd_lib.engine import quantized
 from greenkd_lib.engine.configs import teacher_config
+from greenkd_lib.engine.emissions import emissions_path
 from greenkd_lib.paper.lab import Lab
 
 
@@ -46,6 +48,10 @@ def test_a_quantized_model_is_a_derived_run_with_its_own_cost(smoke):
     assert again["finished_at"] == result["finished_at"]
     exported = quantized.export_float(parent, store=lab.store)
     assert exported["model"]["size_mb"] >= 3 * result["model"]["size_mb"]  # int8 weights, and the graph besides
+    # Metered like a training, so it has its row in codecarbon's emissions.csv (once); the export is not metered.
+    logged = pd.read_csv(emissions_path(lab.store), dtype={"run_id": str})
+    assert logged["run_id"].tolist() == [lab.store.run(parent.to_dict()).hash, result["hash"]]
+    assert logged["energy_consumed"].iloc[1] == result["footprint"]["energy_kwh"]
     with pytest.raises(ValueError, match="unknown quantization scheme 'int4'; choose one of ptq, qat"):
         quantized.quantize(parent, "int4", store=lab.store, settings=settings)
 

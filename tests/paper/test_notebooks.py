@@ -12,7 +12,9 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from greenkd_lib.batch.reproduce import notebooks, reproduce
+from greenkd_lib.config.profiles import get_profile
 from greenkd_lib.paths import notebooks_dir
+from greenkd_lib.runs import RunStore
 
 # The paper's figures and tables in the order the paper presents them, then the notebooks that go
 # beyond the paper.
@@ -20,7 +22,7 @@ EXPECTED = ["00_story", "01_fig1_", "02_fig2_", "03_fig3_", "04_table1_", "05_ta
             "07_table4_", "08_table5_", "09_fig4_", "10_table6_", "11_table7_", "12_table8_",
             "13_ablation_why_random_tau"]
 COMMON_PARAMETERS = {"profile", "dataset", "seeds", "device", "data_root", "output_root", "country",
-                     "carbon_intensity", "executor"}
+                     "carbon_intensity", "executor", "overrides"}
 
 NOTEBOOKS = notebooks()
 
@@ -51,7 +53,7 @@ def test_notebook_is_committed_clean(path: Path):
     assert not unused, f"{path.name} declares parameters it never uses: {unused}"
 
 
-MAX_CODE_LINES = 15  # non-blank, non-comment lines of one code cell
+MAX_CODE_LINES = 15  # non-blank, non-comment lines of one code cell (the parameters cell: one per parameter)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -64,6 +66,8 @@ def test_notebook_tells_the_story_and_the_library_does_the_work(path: Path):
         lines = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
         defined = [line.strip() for line in lines if line.lstrip().startswith(("def ", "class ", "async def "))]
         assert not defined, f"{path.name} cell {i} defines {defined[0]!r}: move it into greenkd_lib"
+        if "parameters" in cell.metadata.get("tags", []):
+            continue  # declarations, not work: ten common parameters and the notebook's own
         assert len(lines) <= MAX_CODE_LINES, (f"{path.name} cell {i} has {len(lines)} code lines (at most "
                                               f"{MAX_CODE_LINES}): move the work into greenkd_lib or split the step")
     # A markdown cell between steps; only the parameters cell and the set-up cell after it may touch.
@@ -129,6 +133,35 @@ def test_a_wrong_papermill_parameter_fails_with_a_clear_message(tmp_path):
         papermill.execute_notebook(str(table2), str(tmp_path / "out.ipynb"), parameters={"profile": "quik"},
                                    cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
     assert "unknown profile 'quik'" in err.value.evalue and "quick" in err.value.evalue
+
+
+def _run_fig2(tmp_path: Path, **parameters) -> Path:
+    """Notebook 02 (two smoke trainings: a teacher and the student it teaches) into ``tmp_path/out``."""
+    fig2 = next(p for p in NOTEBOOKS if p.stem.startswith("02_fig2_"))
+    papermill.execute_notebook(str(fig2), str(tmp_path / "fig2.ipynb"), cwd=str(notebooks_dir()), progress_bar=False,
+                               kernel_name="python3", parameters={"profile": "smoke", "executor": "serial",
+                                                                  "output_root": str(tmp_path / "out"), **parameters})
+    return tmp_path / "out"
+
+
+@pytest.mark.slow
+def test_overrides_change_the_profile_and_every_run_config_records_them(tmp_path):
+    smoke = get_profile("smoke")
+    assert (smoke.epochs, smoke.max_batches) != (1, 2)
+    out = _run_fig2(tmp_path, overrides={"epochs": 1, "max_batches": 2})  # as -y "overrides: {epochs: 1, ...}"
+    store = RunStore(out / "runs")
+    runs = store.list()
+    assert len(runs) >= 2 and set(runs["state"]) == {"finished"}
+    for run_hash in runs["hash"]:
+        config = store.run_by_hash(run_hash).config
+        assert (config["profile"], config["epochs"], config["max_batches"]) == ("smoke", 1, 2), config
+
+
+def test_a_bad_override_is_refused_naming_it(tmp_path):
+    with pytest.raises(PapermillExecutionError) as err:
+        _run_fig2(tmp_path, overrides={"epoch": 1})
+    assert "unknown profile field 'epoch' (did you mean 'epochs'?)" in err.value.evalue
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 @pytest.mark.slow
