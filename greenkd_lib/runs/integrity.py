@@ -19,7 +19,7 @@ from .atomic import atomic_write_bytes, atomic_write_text
 
 __all__ = ["CheckpointCorruptError", "UnsafeCheckpointError", "WeightsMismatchError", "RunIntegrityError",
            "sidecar", "write_verified", "read_verified", "check_sidecar", "torch_bytes", "safe_torch_load", "read_json",
-           "fix_hint", "summary", "misfit", "unconfirmed_by_history"]
+           "fix_hint", "summary", "misfit", "unconfirmed_by_history", "verified_rows"]
 
 
 class CheckpointCorruptError(RuntimeError):
@@ -182,6 +182,17 @@ def _same_number(a: object, b: str) -> bool:
     return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def verified_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file (a run's history), checked against its checksum where it has one.
+
+    Raises ``FileNotFoundError``, ``CheckpointCorruptError``, ``OSError``, ``UnicodeDecodeError`` or ``csv.Error``.
+    """
+    if sidecar(path).exists():
+        read_verified(path)
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def unconfirmed_by_history(result: dict, history_path: Path) -> str | None:
     """Why ``result``'s accuracies are not confirmed by ``history_path`` (None: they agree).
 
@@ -193,10 +204,7 @@ def unconfirmed_by_history(result: dict, history_path: Path) -> str | None:
             or not isinstance(metrics.get("best_epoch"), int) or "test_acc" not in metrics:
         return "it holds no test_acc and best_epoch to check against the run's history"
     try:
-        if sidecar(history_path).exists():
-            read_verified(history_path)
-        with history_path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = verified_rows(history_path)
     except FileNotFoundError:
         return f"the run's history {history_path.name} is missing, so nothing confirms it"
     except (CheckpointCorruptError, OSError, UnicodeDecodeError, csv.Error) as exc:

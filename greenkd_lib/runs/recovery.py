@@ -15,7 +15,7 @@ import warnings
 from typing import Any, TYPE_CHECKING
 
 from . import CheckpointCorruptError, Run, RunIntegrityError, WeightsMismatchError
-from .integrity import fix_hint, misfit, read_verified, sidecar
+from .integrity import fix_hint, misfit, read_verified, sidecar, verified_rows
 
 if TYPE_CHECKING:
     import torch
@@ -65,10 +65,7 @@ def _weights_ok(run: Run, name: str) -> str | None:
 def _history_ok(run: Run, epochs: int) -> str | None:
     path = run.history_path
     try:
-        if sidecar(path).exists():
-            read_verified(path)
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = verified_rows(path)
     except FileNotFoundError:
         return f"{path} is missing"
     except (CheckpointCorruptError, OSError, UnicodeDecodeError, csv.Error) as exc:
