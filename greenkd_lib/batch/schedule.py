@@ -134,22 +134,35 @@ def kernel_threads(jobs: int, alone: bool) -> int | None:
 
 
 @functools.cache
-def kernel_manager_class(threads: int | None):
+def kernel_manager_class(threads: int | None, env: tuple[tuple[str, str], ...] = ()):
     """A Jupyter kernel manager whose kernels compute on ``threads`` threads (None: as the caller's
-    environment says); given per kernel, so that kernels started at the same time by several threads
-    of this process never see each other's setting."""
+    environment says) and get ``env``'s variables too; given per kernel, so that kernels started at the
+    same time by several threads of this process never see each other's setting.
+
+    Its shutdown sends no interrupt first. jupyter_client's does (SIGINT, then the shutdown request):
+    a kernel that is still finishing its last message when the SIGINT comes logged
+    ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.`` to the batch's terminal after a
+    notebook that succeeded. The batch shuts a kernel down only once its cells are done (a failed cell
+    stops the rest), so there is nothing to interrupt; a kernel still busy gets the shutdown request,
+    then SIGTERM and SIGKILL as before."""
     from jupyter_client import AsyncKernelManager
 
-    if threads is None:
-        return AsyncKernelManager
-    overrides = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    overrides = dict(env)
+    if threads is not None:
+        overrides.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
 
-    class _ThreadsKernelManager(AsyncKernelManager):
+    class _BatchKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:
-            kw["env"] = {**kw.get("env", os.environ), **overrides}
+            if overrides:
+                kw["env"] = {**kw.get("env", os.environ), **overrides}
             await super().start_kernel(**kw)
 
-    return _ThreadsKernelManager
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # set by the shutdown before it interrupts
+                return
+            await super()._async_interrupt_kernel()
+
+    return _BatchKernelManager
 
 
 @functools.cache

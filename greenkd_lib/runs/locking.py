@@ -16,9 +16,14 @@ from filelock import FileLock, Timeout
 
 from .atomic import atomic_write_json
 
-__all__ = ["RunLockTimeout", "holding", "owner_of", "owner_path"]
+__all__ = ["RunLockTimeout", "WAIT_NOTES_VARIABLE", "holding", "owner_of", "owner_path"]
 
 logger = logging.getLogger(__name__)
+
+# Where a process notes its waits for a lock, one JSON line each, instead of a WARNING. ``greenkd
+# reproduce`` sets it per notebook kernel (its worker processes inherit it): the batch then says once
+# that the notebook waits, rather than every worker's warning reaching its terminal.
+WAIT_NOTES_VARIABLE = "GREENKD_LOCK_WAIT_NOTES"
 
 
 class RunLockTimeout(TimeoutError):
@@ -39,19 +44,38 @@ def owner_of(lock_path: Path) -> str:
         return "an unknown process (no owner note)"
 
 
+def _note_wait(what: str, owner: str, lock_path: Path) -> bool:
+    """Append the wait to ``$GREENKD_LOCK_WAIT_NOTES`` when it is set; whether it was noted."""
+    notes = os.environ.get(WAIT_NOTES_VARIABLE, "").strip()
+    if not notes:
+        return False
+    line = json.dumps({"what": what, "owner": owner, "lock": str(lock_path), "pid": os.getpid(),
+                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    try:
+        with open(notes, "a", encoding="utf-8") as f:  # one short append: whole lines, even from several processes
+            f.write(line + "\n")
+    except OSError as exc:
+        logger.debug("could not note the wait in %s: %s", notes, exc)
+        return False
+    return True
+
+
 @contextmanager
 def holding(lock: FileLock, what: str, timeout: float | None = None) -> Iterator[None]:
     """Hold ``lock``, waiting for another holder at most ``timeout`` seconds (None: for ever).
 
-    A wait is logged at WARNING with the holder; on expiry ``RunLockTimeout`` names the holder and the
+    A wait is logged at WARNING with the holder (at INFO, and noted in ``$GREENKD_LOCK_WAIT_NOTES``,
+    where that is set: see :data:`WAIT_NOTES_VARIABLE`); on expiry ``RunLockTimeout`` names the holder and the
     lock file. While held, an owner note (pid, host, start time) lets others see who holds it.
     """
     lock_path = Path(lock.lock_file)
     try:
         lock.acquire(blocking=False)
     except Timeout:
-        logger.warning("waiting for %s: it is locked by %s (lock %s)%s", what, owner_of(lock_path), lock_path,
-                       "" if timeout is None else f"; giving up after {timeout:g} s")
+        owner = owner_of(lock_path)
+        level = logging.INFO if _note_wait(what, owner, lock_path) else logging.WARNING
+        logger.log(level, "waiting for %s: it is locked by %s (lock %s)%s", what, owner, lock_path,
+                   "" if timeout is None else f"; giving up after {timeout:g} s")
         start = time.monotonic()
         try:
             lock.acquire(timeout=-1 if timeout is None else timeout)

@@ -397,3 +397,25 @@ def test_a_runs_root_that_is_a_file_is_named(tmp_path, capsys):
         RunStore(file)
     assert cli_main(["runs", "--root", str(file)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+# -- waits for a lock, noted for the batch (issue 30) ----------------------------------------------------
+
+
+def test_a_wait_for_a_lock_is_noted_instead_of_warned_where_the_batch_asks(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from greenkd_lib.runs.locking import RunLockTimeout, WAIT_NOTES_VARIABLE
+
+    store = RunStore(tmp_path / "runs")
+    notes = tmp_path / "waits.jsonl"
+    monkeypatch.setenv(WAIT_NOTES_VARIABLE, str(notes))
+    run = store.run({"busy": 1})
+    with run.lock(), caplog.at_level(logging.INFO):
+        for _ in range(2):
+            with pytest.raises(RunLockTimeout):
+                store.get_or_run({"busy": 1}, lambda r: {"x": 1}, timeout=0.1)
+    noted = [json.loads(line) for line in notes.read_text().splitlines()]
+    assert [n["what"] for n in noted] == [f"run {run.hash}"] * 2 and noted[0]["pid"] == os.getpid()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # the batch says it, once
+    assert any("waiting for run" in r.getMessage() for r in caplog.records)  # still in the log, at INFO
