@@ -18,7 +18,7 @@ from ..carbon.ratios import relative_to
 from ..data import published
 
 __all__ = ["PAPER_DATASETS", "INFERENCE_PAPER", "beside_paper", "cost_ratios", "relative_to", "paper_hkd_ratio",
-           "inference_vs_paper"]
+           "inference_vs_paper", "beside_paper_figure", "beside_paper_note", "PAPER_MARKERS"]
 
 PAPER_DATASETS: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "Tiny ImageNet"}
 """The paper's classification data sets and their names in a column header."""
@@ -118,3 +118,100 @@ def inference_vs_paper(inference: pd.DataFrame, ours_label: str) -> pd.DataFrame
         out[f"{quantity}, {ours_label}"] = side[quantity]
         out[f"{quantity}, paper, {INFERENCE_PAPER}"] = side[f"paper, {INFERENCE_PAPER}"]
     return out
+
+
+# -- figure: ours beside the paper, one panel per quantity, one column of markers per row ---------------
+PAPER_MARKERS = ("D", "s", "^", "v")
+PAPER_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink")
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """A column of numbers and :data:`~greenkd_lib.data.published.NOT_PUBLISHED` sentences as floats (NaN: none)."""
+    return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+
+
+def _error_bars(ax: Any, x: np.ndarray, y: np.ndarray, std: np.ndarray, colour: str, label: str) -> None:
+    """± ``std`` around ``y`` where ``std`` is a number (none elsewhere, not a bar of zero length)."""
+    has = ~np.isnan(std) & ~np.isnan(y)
+    if has.any():
+        ax.errorbar(x[has], y[has], yerr=std[has], fmt="none", ecolor=colour, capsize=3, lw=1, label=label)
+
+
+def beside_paper_figure(points: pd.DataFrame, paper: Sequence[str], *, ours_label: str = "ours", title: str = "",
+                        ncols: int = 2, linear: Sequence[str] = ()) -> "Any":
+    """Ours beside the paper: one panel per ``points["panel"]`` (in order of appearance), one x position
+    per row of that panel (``points["row"]``, its tick label).
+
+    ``points`` columns: ``panel``, ``row``, ``ours`` and optionally ``ours_std`` (an error bar of
+    ± std where it is a number); for each name in ``paper`` a column of the paper's value (a number,
+    or NaN / :data:`~greenkd_lib.data.published.NOT_PUBLISHED`: no marker, never a made-up one) and
+    optionally ``"<name> std"``. Ours: a blue circle; each paper series: its own hollow marker. A
+    panel whose positive values span more than 50x is drawn on a log scale. The legend says which
+    paper series have rows without a value.
+    """
+    import math
+
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    panels = list(dict.fromkeys(points["panel"]))
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    widest = max((points["panel"] == p).sum() for p in panels)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4.2, 0.55 * widest + 1.8) * ncols, 3.3 * nrows + 0.9),
+                             squeeze=False)
+    spread = 0.5 / max(1, len(paper))
+    missing = {name: 0 for name in paper}
+    for ax, panel in zip(axes.flat, panels):
+        part = points[points["panel"] == panel]
+        x = np.arange(len(part))
+        ours = _numbers(part["ours"])
+        std = _numbers(part["ours_std"]) if "ours_std" in part else np.full(len(part), np.nan)
+        ax.plot(x - 0.15, ours, "o", color="tab:blue", ms=6, label=ours_label, zorder=3)
+        _error_bars(ax, x - 0.15, ours, std, "tab:blue", f"{ours_label} std")
+        values = [ours[~np.isnan(ours)]]
+        for k, name in enumerate(paper):
+            theirs = _numbers(part[name])
+            has = ~np.isnan(theirs)
+            missing[name] += int((~has).sum())
+            if not has.any():
+                continue
+            their_std = _numbers(part[f"{name} std"]) if f"{name} std" in part else np.full(len(part), np.nan)
+            dx = 0.15 + k * spread / 2
+            colour = PAPER_COLORS[k % len(PAPER_COLORS)]
+            ax.plot(x[has] + dx, theirs[has], PAPER_MARKERS[k % len(PAPER_MARKERS)], mfc="none", mew=1.5, ms=6,
+                    color=colour, label=name, zorder=2)
+            _error_bars(ax, x[has] + dx, theirs[has], their_std[has], colour, f"{name} std")
+            values.append(theirs[has])
+        finite = np.concatenate(values)
+        if panel not in linear and len(finite) and (finite > 0).all() and finite.max() / finite.min() > 50:
+            ax.set_yscale("log")
+        elif len(finite) and finite.min() < 0 < finite.max() or (len(finite) and (finite == 0).any()):
+            ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xticks(x, list(part["row"]), fontsize=7, rotation=30 if len(part) > 4 else 0,
+                      ha="right" if len(part) > 4 else "center")
+        ax.set_xlim(-0.6, len(part) - 0.4)
+        ax.set_title(str(panel), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], marker="o", color="tab:blue", ls="none", label=ours_label)]
+    for k, name in enumerate(paper):
+        total = len(points)
+        note = ("no value for any row" if missing[name] == total else
+                f"no marker where not published: {missing[name]} of {total} rows" if missing[name] else "")
+        handles.append(Line2D([], [], marker=PAPER_MARKERS[k % len(PAPER_MARKERS)], mfc="none", mew=1.5,
+                              color=PAPER_COLORS[k % len(PAPER_COLORS)], ls="none",
+                              label=f"{name}{f' ({note})' if note else ''}"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 2), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    rows_of_legend = math.ceil(len(handles) / 2)
+    fig.tight_layout(rect=(0, min(0.4, (0.25 + 0.22 * rows_of_legend) / fig.get_figheight()), 1, 1))
+    return fig
+
+
+def beside_paper_note() -> str:
+    """What every :func:`beside_paper_figure` caption says about a missing paper value."""
+    return (f"ours as blue circles (± std over seeds where there is one), the paper's as hollow markers; a row "
+            f"with no paper marker is one the paper does not publish ({published.NOT_PUBLISHED})")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["seed_row", "curves", "final_points", "trained_models", "draw_curves", "draw_inference",
            "curves_caption", "final_points_caption", "inference_caption", "inference_title",
-           "inference_figure_caption", "vs_paper_caption"]
+           "inference_figure_caption", "vs_paper_caption", "vs_paper_figure", "vs_paper_figure_caption"]
 
 # Fig 1's line styles: the paper's teacher dotted, tuned KD dashed, ours solid.
 LINESTYLE = {"teacher": ":", "kd-tuned": "--", "ours": "-"}
@@ -140,3 +140,26 @@ def vs_paper_caption(inference: pd.DataFrame, title: str) -> str:
     """The caption of the inference cost beside the paper's Fig 1 caption."""
     return (f"Inference cost, ours beside the paper's Fig 1 caption (the paper publishes only the teacher's) "
             f"({title}, {inference['images'].iloc[0]} test images)")
+
+
+def vs_paper_figure(versus: pd.DataFrame, title: str = "") -> Any:
+    """:func:`~greenkd_lib.paper.compare.inference_vs_paper`'s table as markers: inference time and CO2 of
+    each model, ours beside the paper's (the teacher's only: the other models have no paper marker)."""
+    from . import compare
+
+    paper = f"paper, {compare.INFERENCE_PAPER}"
+    names = {"time_s": "inference time (s)", "co2_g": "inference CO2 (g)"}
+    points = pd.concat([pd.DataFrame({
+        "panel": label, "row": [f"{short_name(m)}\n{model}" for m, model in zip(versus["method"], versus["model"])],
+        "ours": versus[next(c for c in versus.columns if c.startswith(f"{q}, ") and ", paper, " not in c)],
+        paper: versus[f"{q}, {paper}"]}) for q, label in names.items()], ignore_index=True)
+    return compare.beside_paper_figure(points, [paper], ours_label="ours (median pass)",
+                                       title=f"Fig 1b-c beside the paper's Fig 1 caption ({title})")
+
+
+def vs_paper_figure_caption(title: str) -> str:
+    """The caption of :func:`vs_paper_figure`."""
+    from . import compare
+
+    return (f"Inference time and CO2 of one pass over the test set, ours ({title}) beside the paper's Fig 1 caption "
+            f"({compare.INFERENCE_PAPER}; the teacher's only); {compare.beside_paper_note()}")

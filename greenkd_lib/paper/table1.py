@@ -21,7 +21,8 @@ from .rows import summarize
 
 __all__ = ["TABLE1_COLUMNS", "BILL_COLUMNS", "QUANTITIES", "runs", "chosen_taus", "table1", "published", "vs_paper",
            "ratios", "carbon_bill", "story_ratios", "grid_costs", "draw_table1", "caption", "figure_caption",
-           "vs_paper_caption", "bill_caption", "story_ratios_caption"]
+           "vs_paper_caption", "bill_caption", "story_ratios_caption", "vs_paper_figure",
+           "vs_paper_figure_caption", "story_ratios_figure", "story_ratios_figure_caption"]
 
 TABLE1_COLUMNS = ["dataset", "method", "row", "model", "temperature", "trainings", "seeds", "test_acc_mean",
                   "test_acc_std", "best_test_acc_mean", "best_test_acc_std", "gflops_millions", "energy_kwh", "co2_g",
@@ -246,3 +247,61 @@ def story_ratios_caption(lab: Lab) -> str:
     return (f"Cost ratios and accuracy difference, ours beside the paper's (ResNet18 -> MobileNetV2; CO2 ratio "
             f"from the abstract, the others computed from Table 4 HKD rows); grid of {len(lab.profile.tau_grid)} "
             f"tau here, about 20 in the paper ({lab.title})")
+
+
+# -- figures: ours beside the paper (``04_table1``, ``00_story``) -----------------------------------
+
+
+def _paper_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("paper, ")]
+
+
+def vs_paper_figure(vs: pd.DataFrame, table: pd.DataFrame | None = None, title: str = "") -> Any:
+    """:func:`vs_paper`'s table as markers: one panel per quantity, one column per data set and row, ours
+    (± std over seeds: the "accuracy std" rows, and ``table``'s ``test_acc_std`` for the best-validation
+    accuracy) beside the paper's value on each of its data sets (± its std where published)."""
+    ours = next(c for c in vs.columns if c.startswith("ours") and c != "ours - paper, same data set")
+    paper_cols = _paper_columns(vs)
+    keyed = vs.assign(key=list(zip(vs["dataset"], vs["row"])))
+    std = keyed[keyed["quantity"] == "accuracy std, best epoch"].set_index("key")
+    shown = keyed[keyed["quantity"] != "accuracy std, best epoch"]
+    several = vs["dataset"].nunique() > 1
+    points = pd.DataFrame({"panel": shown["quantity"], "ours": shown[ours].to_numpy(),
+                           "row": [f"{r.replace(', ', chr(10))}" + (f"\n{d}" if several else "")
+                                   for d, r in zip(shown["dataset"], shown["row"])]})
+    best = (shown["quantity"] == "accuracy, best epoch (%)").to_numpy()
+    points["ours_std"] = np.where(best, compare._numbers(std[ours].reindex(shown["key"])), np.nan)
+    if table is not None:
+        val_std = table.set_index(["dataset", "row"])["test_acc_std"]
+        val = (shown["quantity"] == "accuracy, best-validation epoch (%)").to_numpy()
+        points.loc[val, "ours_std"] = val_std.reindex(shown["key"][val]).to_numpy()
+    for c in paper_cols:
+        points[c] = shown[c].to_numpy()
+        points[f"{c} std"] = np.where(best, compare._numbers(std[c].reindex(shown["key"])), np.nan)
+    return compare.beside_paper_figure(points, paper_cols, ours_label=ours, ncols=3,
+                                       linear=[q for q in QUANTITIES if q.startswith("accuracy")],
+                                       title=f"Table 1 beside the paper ({title})" if title else "Table 1 beside the paper")
+
+
+def vs_paper_figure_caption(scope: str) -> str:
+    """The caption of :func:`vs_paper_figure`."""
+    return (f"Table 1 quantities, ours ({scope}) beside the paper's on each of its data sets (abstract and Table 4 "
+            f"HKD rows; absolute values from other data and hardware: compare orders of magnitude and ratios); "
+            f"{compare.beside_paper_note()}")
+
+
+def story_ratios_figure(comparison: pd.DataFrame, title: str = "") -> Any:
+    """:func:`story_ratios`' table as markers: one panel per ratio, one column per student, ours beside
+    the paper's on each of its data sets (ResNet18 -> MobileNetV2 only: other students have no paper marker)."""
+    ours = next(c for c in comparison.columns if c.startswith("ours"))
+    paper_cols = _paper_columns(comparison)
+    points = comparison.rename(columns={"quantity": "panel", "student": "row", ours: "ours"})
+    return compare.beside_paper_figure(points, paper_cols, ours_label=ours, linear=["ours - tuned KD accuracy (points)"],
+                                       title=f"The story's ratios beside the paper's ({title})")
+
+
+def story_ratios_figure_caption(lab: Lab) -> str:
+    """The caption of :func:`story_ratios_figure`."""
+    return (f"Tuned KD's CO2 over the teacher's, tuned over ours in energy and FLOPs, and the accuracy gap, per "
+            f"student: ours (grid of {len(lab.profile.tau_grid)} tau; {lab.title}) beside the paper's (grid of "
+            f"about 20; ResNet18 -> MobileNetV2 only); {compare.beside_paper_note()}")

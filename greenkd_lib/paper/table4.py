@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from torchvision.utils import draw_bounding_boxes
@@ -26,7 +27,8 @@ __all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "dete
            "ratios_beside_paper", "cost_per_objective", "vs_paper", "coverage", "grid_note", "plot_cost_ratios",
            "boxes_grid", "detection_settings_caption", "measured_caption", "paper_rows_caption",
            "cost_ratios_caption", "cost_ratios_figure", "cost_ratios_figure_caption", "boxes_caption",
-           "cost_per_objective_caption", "vs_paper_caption", "reduction_source", "reductions_note", "baselines_caption"]
+           "cost_per_objective_caption", "vs_paper_caption", "reduction_source", "reductions_note", "baselines_caption",
+           "vs_paper_figure", "vs_paper_figure_caption", "panel_title", "short_dataset"]
 
 TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
                   "energy_kwh", "co2_g"]
@@ -108,17 +110,20 @@ def plot_cost_ratios(ax, ratios: pd.DataFrame, title: str, grid_size: int | None
     x = np.arange(len(ratios))
     for i, (name, color) in enumerate(zip(COST_RATIOS.values(), ["tab:blue", "tab:orange", "tab:red"])):
         bars = ax.bar(x + (i - 1) * 0.26, ratios[f"{name} tuned / ours"], width=0.26, color=color, label=name)
-        if len(ratios) <= 6:  # labels stay legible
-            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+        if len(ratios) <= 8:  # vertical labels, 3 significant digits: three side by side stay apart
+            ax.bar_label(bars, fmt="%.3g", fontsize=6.5, padding=2, rotation=90)
     if grid_size is not None:
         ax.axhline(grid_size, color="0.3", ls="--", lw=1, label=f"our grid size N = {grid_size}")
-    # Twelve bars leave "tinyimagenet" wider than its slot: it breaks after "tiny".
-    names = ratios["dataset"] if len(ratios) <= 6 else ratios["dataset"].str.replace("tinyimagenet", "tiny\nimagenet")
-    ax.set_xticks(x, [f"{loss}\n{dataset}" for loss, dataset in zip(ratios["loss"], names)],
-                  fontsize=8 if len(ratios) <= 6 else 7)
+    ax.set_xticks(x, [f"{loss}\n{short_dataset(d)}" for loss, d in zip(ratios["loss"], ratios["dataset"])], fontsize=7)
     ax.set_title(title, fontsize=9)
-    ax.margins(y=0.12)
+    ax.margins(y=0.25)  # room for the vertical labels
     ax.grid(axis="y", alpha=0.3)
+
+
+def short_dataset(name: str) -> str:
+    """A data set's name on a tick label, broken to fit one bar group ("digit_scenes" -> "digit\nscenes")."""
+    return {"tinyimagenet": "tiny\nimagenet", "cifar10": "cifar10", "cifar100": "cifar100"}.get(
+        name, name.replace("_", "\n"))
 
 
 def objective_seeds(lab: Lab, objectives: Iterable[str], objective_seeds: Iterable[int] | None = None
@@ -157,7 +162,7 @@ def settings(lab: Lab, seeds_of: dict[str, list[int]], student: str) -> pd.DataF
 
     configs = {m: lab.kd_config(FixedTemperature(1).config(), student, method=m) for m in seeds_of}
     return pd.DataFrame([{
-        "objective": m, "Table 4 loss": get_method(m).paper_name, "seeds": ", ".join(map(str, seeds)),
+        "objective": m, "Table 4 loss": get_method(m).paper_name, "seed(s)": ", ".join(map(str, seeds)),
         "tau grid (tuned)": ", ".join(f"{t:g}" for t in lab.profile.tau_grid),
         "ours": f"integer tau in {lab.profile.tau_low:g}..{lab.profile.tau_high:g} per batch",
         "KL reduction": f"'{configs[m].kd_reduction}' ({reduction_source(m, configs[m].kd_reduction)})",
@@ -305,6 +310,8 @@ _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 def _drawn(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, classes: Sequence[str],
            scores: torch.Tensor | None = None) -> torch.Tensor:
     pixels = (image.clamp(0, 1) * 255).to(torch.uint8)
+    if len(boxes) == 0:  # draw_bounding_boxes warns on an empty set: the picture as it is
+        return pixels
     names = [classes[int(l) - 1] + ("" if scores is None else f" {float(s):.2f}")
              for l, s in zip(labels, scores if scores is not None else labels)]
     colours = [_COLOURS[(int(l) - 1) % len(_COLOURS)] for l in labels]
@@ -313,11 +320,23 @@ def _drawn(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, class
                                colors=colours, width=1 if image.shape[-1] < 128 else 2)
 
 
+def panel_title(column: str | None, labels: torch.Tensor, scores: torch.Tensor | None = None) -> str:
+    """A short title of one :func:`boxes_grid` panel: its column (first row only), how many boxes
+    (the objects: how many), and the best score ("teacher: 7 boxes, best 0.98")."""
+    n = len(labels)
+    if scores is None:
+        what = f"{n} object{'s' if n != 1 else ''}"
+    else:
+        what = f"{n} box{'es' if n != 1 else ''}" + (f", best {float(scores.max()):.2f}" if n else "")
+    return f"{column}:\n{what}" if column else what
+
+
 def boxes_grid(images: torch.Tensor, truth: Sequence[Mapping[str, torch.Tensor]],
                found: Mapping[str, Sequence[Mapping[str, torch.Tensor]]], classes: Sequence[str],
                min_score: float = 0.5) -> plt.Figure:
     """One row per image: its objects, then each detector's boxes scoring at least ``min_score``
-    (``found``: column title -> one detection dict per image, boxes in the image's pixels)."""
+    (``found``: column title -> one detection dict per image, boxes in the image's pixels); each panel's
+    title counts its boxes (:func:`panel_title`), the class is the box colour."""
     columns = ["objects", *found]
     fig, axes = plt.subplots(len(images), len(columns), figsize=(2.3 * len(columns), 2.3 * len(images)),
                              squeeze=False)
@@ -328,11 +347,19 @@ def boxes_grid(images: torch.Tensor, truth: Sequence[Mapping[str, torch.Tensor]]
             panels.append((dets[i]["boxes"][keep], dets[i]["labels"][keep], dets[i]["scores"][keep]))
         for ax, column, (boxes, labels, scores) in zip(axes[i], columns, panels):
             ax.imshow(_drawn(image, boxes, labels, classes, scores).permute(1, 2, 0).numpy())
-            words = ", ".join(classes[int(l) - 1] for l in labels) or "nothing"
-            ax.set_title(f"{column}\n{words}" if i == 0 else words, fontsize=7)
+            ax.set_title(panel_title(column if i == 0 else None, labels, scores), fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.tight_layout()
+    from matplotlib.patches import Patch
+
+    shown = sorted({int(l) for t in truth for l in t["labels"]} |
+                   {int(l) for dets in found.values() for d in dets for l in d["labels"][d["scores"] >= min_score]})
+    handles = [Patch(facecolor="none", edgecolor=_COLOURS[(l - 1) % len(_COLOURS)], lw=2, label=classes[l - 1])
+               for l in shown]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 10), fontsize=7, frameon=False,
+                   title="box colour: class", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight() if handles else 0, 1, 1))
     return fig
 
 
@@ -382,9 +409,13 @@ def cost_ratios_caption(scope: str, grid_size: int) -> str:
 
 def cost_ratios_figure(ratios: pd.DataFrame, title: str, grid_size: int) -> plt.Figure:
     """:func:`ratios_beside_paper`'s ratios as bars: ours (``title``, dashed at ``grid_size``), the paper's rows."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 2.2]})
-    plot_cost_ratios(axes[0], ratios[ratios["source"].str.startswith("ours")], f"Ours ({title})", grid_size)
-    plot_cost_ratios(axes[1], ratios[ratios["source"] == "paper"], "The paper's rows (published)")
+    ours, paper = ratios[ratios["source"].str.startswith("ours")], ratios[ratios["source"] == "paper"]
+    # Each panel as wide as its bar groups need (about 0.75 inch a group).
+    width = max(12, 0.75 * (len(ours) + len(paper)) + 1.5)
+    fig, axes = plt.subplots(1, 2, figsize=(width, 4.4),
+                             gridspec_kw={"width_ratios": [max(len(ours), 3), max(len(paper), 3)]})
+    plot_cost_ratios(axes[0], ours, f"Ours ({title})", grid_size)
+    plot_cost_ratios(axes[1], paper, "The paper's rows (published)")
     axes[0].set_ylabel("tuned KD cost / ours")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
     fig.suptitle("Table 4: what tuning tau costs, per distillation objective", fontsize=10)
@@ -414,3 +445,33 @@ def vs_paper_caption(scope: str) -> str:
     """The caption of :func:`vs_paper`'s table."""
     return (f"Ours beside the paper's value on the same data set ({scope}; '{published.NOT_PUBLISHED}': the paper "
             "has no such row)")
+
+
+_VS_PAPER_PANELS = {"score_mean": "score (%): accuracy, or mAP for detection", "gflops_millions": "GFLOPs (M)",
+                    "energy_kwh": "energy (kWh)", "co2_g": "CO2 (g)"}
+
+
+def vs_paper_figure(same_dataset: pd.DataFrame, title: str = "") -> plt.Figure:
+    """:func:`vs_paper`'s table as markers: one panel per quantity (the score ± its std, ours and the
+    paper's), one column per data set, loss and arm; the paper's marker only where our data set is its."""
+    std = same_dataset[same_dataset["column"] == "score_std"].set_index(["dataset", "loss", "method"])
+    shown = same_dataset[same_dataset["column"].isin(_VS_PAPER_PANELS)]
+    key = pd.MultiIndex.from_frame(shown[["dataset", "loss", "method"]])
+    several = same_dataset["dataset"].nunique() > 1
+    score = (shown["column"] == "score_mean").to_numpy()
+    paper = "paper, same data set"
+    points = pd.DataFrame({
+        "panel": shown["column"].map(_VS_PAPER_PANELS).to_numpy(),
+        "row": [f"{loss} {method}" + (f"\n{d.replace('_', ' ')}" if several else "")
+                for d, loss, method in zip(shown["dataset"], shown["loss"], shown["method"])],
+        "ours": shown["ours"].to_numpy(), paper: shown[paper].to_numpy(),
+        "ours_std": np.where(score, compare._numbers(std["ours"].reindex(key)), np.nan),
+        f"{paper} std": np.where(score, compare._numbers(std[paper].reindex(key)), np.nan)})
+    return compare.beside_paper_figure(points, [paper], ours_label="ours (best epoch, mean over seeds)",
+                                       linear=[_VS_PAPER_PANELS["score_mean"]], title=f"Table 4 beside the paper, same data set ({title})")
+
+
+def vs_paper_figure_caption(scope: str) -> str:
+    """The caption of :func:`vs_paper_figure`."""
+    return (f"Table 4's score (best epoch, ± std over seeds) and costs per data set, loss and arm, ours ({scope}) "
+            f"beside the paper's on the same data set, where it has one; {compare.beside_paper_note()}")

@@ -10,7 +10,7 @@ import pandas as pd
 from ..data import published
 from .display import arm_style
 
-__all__ = ["per_class_f1_figure", "caption", "mean_caption", "per_class_caption", "f1_title", "f1_caption"]
+__all__ = ["PAPER_ACCURACY", "metrics_figure", "metrics_figure_caption", "metrics_title", "per_class_f1_figure", "caption", "mean_caption", "per_class_caption", "f1_title", "f1_caption"]
 
 
 def per_class_f1_figure(f1: pd.DataFrame, title: str = ""):
@@ -33,6 +33,58 @@ def per_class_f1_figure(f1: pd.DataFrame, title: str = ""):
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+PAPER_ACCURACY = "paper accuracy, CIFAR-10 (abstract, Table 4)"
+"""The column of ``predictions.table5`` with the paper's accuracy of each model (CIFAR-10)."""
+
+
+def metrics_figure(t5: pd.DataFrame, title: str = ""):
+    """Table 5 (``predictions.table5``, one seed) as grouped bars: one group per metric, one bar per model
+    in its arm's colour; on the accuracy group the paper's CIFAR-10 accuracy of each model as a black hollow
+    diamond (its other Table 5 metrics are not published: no marker)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from ..engine.evaluate import METRICS
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    x, n = np.arange(len(METRICS)), len(t5)
+    width = 0.8 / max(n, 1)
+    paper = pd.to_numeric(t5[PAPER_ACCURACY], errors="coerce") if PAPER_ACCURACY in t5 else pd.Series(np.nan, t5.index)
+    for k, (_, r) in enumerate(t5.iterrows()):
+        dx = (k - (n - 1) / 2) * width
+        style = arm_style(r["method"])
+        bars = ax.bar(x + dx, [r[m] for m in METRICS], width, color=style["color"], edgecolor="black", lw=0.5,
+                      label=f"{style['label']} ({r['model']})")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1, rotation=90)
+        if not np.isnan(paper.loc[r.name]):
+            ax.plot(x[0] + dx, paper.loc[r.name], "D", mfc="none", mec="black", mew=1.5, ms=7, zorder=3)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], marker="D", mfc="none", mec="black", mew=1.5, ls="none"))
+    labels.append(f"paper, CIFAR-10 accuracy (abstract, Table 4; its Table 5 metrics: {published.NOT_PUBLISHED})")
+    ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    ax.set_xticks(x, METRICS)
+    lowest = float(np.nanmin(t5[list(METRICS)].to_numpy(dtype=float)))
+    ax.set_ylim(lowest - 8 if lowest < 0 else 0, 112)  # kappa can be below zero (worse than chance)
+    ax.set_ylabel("test set (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_figure_caption(lab: Any, seed: int, student: str) -> str:
+    """The caption of :func:`metrics_figure`."""
+    return (f"Table 5 as bars ({lab.title}, seed {seed}): accuracy, weighted precision, recall, F1 and kappa (%) of the "
+            f"teacher {lab.profile.teacher} and the student {student} by tuned KD and by ours; hollow diamonds: the "
+            f"paper's CIFAR-10 accuracy of each model (abstract, Table 4), its Table 5 metrics "
+            f"{published.NOT_PUBLISHED}")
+
+
+def metrics_title(title: str, seed: int) -> str:
+    """The title of :func:`metrics_figure`."""
+    return f"Table 5: test-set metrics of the teacher, KD (tuned) and ours ({title}, seed {seed})"
 
 
 # -- captions (every number from the run) -----------------------------------------------------------

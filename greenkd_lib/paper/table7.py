@@ -78,7 +78,7 @@ def pair_row(pair: Pair, result: Mapping[str, pd.DataFrame], seeds: Iterable[int
     t, s = pair
     teacher, tuned, ours = result["teacher"], result["tuned"], result["ours"]
     return {
-        "pair": f"{t} -> {s}", "teacher": t, "student": s, "seeds": ", ".join(map(str, seeds)),
+        "pair": f"{t} -> {s}", "teacher": t, "student": s, "seed(s)": ", ".join(map(str, seeds)),
         "teacher acc": teacher["test_acc"].mean(),
         "tuned acc": tuned["test_acc"].mean(), "tuned acc std": _spread(tuned["test_acc"]),
         "tuned tau": ", ".join(f"{x:g}" for x in tuned["tau"]),
@@ -122,7 +122,7 @@ def headline(table: pd.DataFrame, grid_size: int) -> str:
         co2 = r["CO2 tuned / ours"]
         less = f"{co2:.1f}x less CO2 than" if co2 >= 1 else f"{1 / co2:.1f}x MORE CO2 than"
         lines.append(f"{r['pair']}: ours emitted {less} tuned KD and needed {r['GFLOPs tuned / ours']:.1f}x fewer "
-                     f"FLOPs; accuracy ours - tuned {r['ours - tuned acc']:+.2f} points (seeds {r['seeds']}).")
+                     f"FLOPs; accuracy ours - tuned {r['ours - tuned acc']:+.2f} points (seed(s) {r['seed(s)']}).")
     lines.append(f"Cost ratio across pairs: {table['CO2 tuned / ours'].min():.1f}x to "
                  f"{table['CO2 tuned / ours'].max():.1f}x (grid of {grid_size}); largest accuracy loss of ours: "
                  f"{-table['ours - tuned acc'].min():+.2f} points.")

@@ -69,3 +69,40 @@ def test_inference_beside_the_papers_teacher():
     assert side[f"time_s, paper, {where}"].tolist() == [published.headline_value("teacher_inference_time", "cifar100"),
                                                         published.NOT_PUBLISHED]
     assert not np.isnan(side["co2_g, ours (digits)"]).any()
+
+
+# -- the figure: ours beside the paper ---------------------------------------------------------------
+
+def _paper_lines(ax, name):
+    return [line for line in ax.lines if line.get_label() == name]
+
+
+def test_beside_paper_figure_marks_the_paper_only_where_it_has_a_value():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nope = published.NOT_PUBLISHED
+    points = pd.DataFrame({"panel": ["acc"] * 3 + ["CO2"] * 3, "row": ["a", "b", "c"] * 2,
+                           "ours": [90.0, 80.0, 70.0, 1e-4, 2e-4, 3e-4], "ours_std": [1.5, np.nan, 0.5] + [np.nan] * 3,
+                           "paper, A": [91.0, nope, 72.0, nope, nope, nope], "paper, A std": [0.2] + [np.nan] * 5,
+                           "paper, B": [nope] * 6})
+    fig = compare.beside_paper_figure(points, ["paper, A", "paper, B"], ours_label="ours", title="t")
+    acc, co2 = fig.axes[:2]
+    assert [ax.get_title() for ax in (acc, co2)] == ["acc", "CO2"]
+    for ax in (acc, co2):
+        assert len(_paper_lines(ax, "ours")[0].get_xdata()) == 3  # one marker per row
+        assert not _paper_lines(ax, "paper, B")  # never a made-up value
+    assert list(_paper_lines(acc, "paper, A")[0].get_ydata()) == [91.0, 72.0]  # rows a and c only
+    assert not _paper_lines(co2, "paper, A")
+    # Error bars only where there is a std: ours (a: 1.5, c: 0.5), the paper's (a: 0.2).
+    ours_bars = acc.containers[0].lines[2][0].get_segments()
+    assert [round(s[1, 1] - s[0, 1], 6) for s in ours_bars] == [3.0, 1.0]  # none for b
+    paper_bars = acc.containers[1].lines[2][0].get_segments()
+    assert [round(s[1, 1] - s[0, 1], 6) for s in paper_bars] == [0.4]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["ours", "paper, A (no marker where not published: 4 of 6 rows)", "paper, B (no value for any row)"]
+    assert co2.get_yscale() == "linear" and acc.get_yscale() == "linear"
+    plt.close(fig)
+    assert published.NOT_PUBLISHED in compare.beside_paper_note()

@@ -54,3 +54,21 @@ def test_draw_curves_and_inference():
     assert [len(a.patches) for a in axes] == [3, 3] and axes[1].get_title() == "(c) inference CO2"
     assert axes[0].patches[1].get_hatch() == "//" and axes[0].patches[2].get_hatch() in ("", None)
     plt.close(fig)
+
+
+def test_vs_paper_figure_marks_the_papers_teacher_only():
+    from greenkd_lib.paper import compare
+
+    inference = pd.DataFrame({"method": ["teacher", "kd-tuned", "ours"], "model": ["resnet18", "mbv2", "mbv2"],
+                              "time_s": [0.8, 0.5, 0.4], "co2_g": [7e-4, 4e-4, 4e-4]})
+    versus = compare.inference_vs_paper(inference, "ours (digits)")
+    fig = fig1.vs_paper_figure(versus, "digits")
+    paper = f"paper, {compare.INFERENCE_PAPER}"
+    for ax in fig.axes[:2]:
+        ours = [l for l in ax.lines if l.get_label() == "ours (median pass)"][0]
+        theirs = [l for l in ax.lines if l.get_label() == paper][0]
+        assert len(ours.get_xdata()) == 3 and len(theirs.get_xdata()) == 1  # the teacher's only
+    assert list([l for l in fig.axes[0].lines if l.get_label() == paper][0].get_ydata()) == [4.7]
+    assert "(no marker where not published: 4 of 6 rows)" in fig.legends[0].get_texts()[1].get_text()
+    assert "teacher's only" in fig1.vs_paper_figure_caption("digits")
+    plt.close(fig)

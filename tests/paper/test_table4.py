@@ -133,3 +133,82 @@ def test_objective_seeds_and_settings(tmp_path):
     settings = table4.settings(quick, seeds, "mobilenetv2")
     assert settings["Table 4 loss"].tolist() == ["HKD", "CMC", "DML"]
     assert settings["tau grid (tuned)"].iloc[0] == "1, 4, 16"
+
+
+def test_vs_paper_figure_has_no_paper_marker_off_the_papers_data_sets():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = table4.vs_paper_figure(table4.vs_paper(_measured()), "digits")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == list(table4._VS_PAPER_PANELS.values())
+    for ax in panels:
+        assert [l.get_label() for l in ax.lines if not l.get_label().startswith("_")] == [
+            "ours (best epoch, mean over seeds)"]
+        assert len(ax.lines[0].get_xdata()) == 4  # HKD and DML, tuned and ours (the caps follow)
+    assert "paper, same data set (no value for any row)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    bars = panels[0].containers[0].lines[2][0].get_segments()  # the score ± best_epoch_std
+    assert [round(s[1, 1] - s[0, 1], 6) for s in bars] == [0.8] * 4
+    plt.close(fig)
+    on_cifar = _measured().assign(dataset="cifar10")
+    fig = table4.vs_paper_figure(table4.vs_paper(on_cifar), "cifar10")
+    score = fig.axes[0]
+    paper = [l for l in score.lines if l.get_label() == "paper, same data set"][0]
+    assert list(paper.get_ydata()) == [published.table4_value("cifar10", l, m, "score_mean")
+                                       for l in ("HKD", "DML") for m in ("tuned", "ours")]
+    assert len(score.containers[1].lines[2][0].get_segments()) == 4  # the paper's std as error bars
+    plt.close(fig)
+
+
+def _boxes(n):
+    import torch
+
+    xy = torch.rand(n, 2) * 40
+    return {"boxes": torch.cat([xy, xy + 10], dim=1), "labels": torch.arange(n) % 3 + 1,
+            "scores": torch.linspace(0.99, 0.6, n)}
+
+
+def test_boxes_grid_titles_summarise_and_an_empty_panel_does_not_warn():
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    images = torch.rand(2, 3, 64, 64)
+    truth = [{"boxes": _boxes(3)["boxes"], "labels": torch.tensor([1, 2, 3])},
+             {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long), "scores": torch.zeros(0)}
+    found = {"teacher": [_boxes(7), empty], "tuned HKD (tau=4)": [_boxes(2), _boxes(1)]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torchvision warns on a panel without a box
+        fig = table4.boxes_grid(images, truth, found, ["one", "two", "three"], min_score=0.5)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["objects:\n3 objects", "teacher:\n7 boxes, best 0.99", "tuned HKD (tau=4):\n2 boxes, best 0.99"]
+    assert titles[3:] == ["0 objects", "0 boxes", "1 box, best 0.99"]
+    assert max(len(line) for t in titles for line in t.splitlines()) <= 25
+    assert fig.get_size_inches()[0] < 8  # three narrow panels: no title widens the figure
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["one", "two", "three"]
+    plt.close(fig)
+
+
+def test_cost_ratio_bars_keep_their_labels_apart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = pd.concat([_measured(), _measured().assign(dataset="digit_scenes", task="detection")],
+                         ignore_index=True)
+    ratios = table4.ratios_beside_paper(measured, 3, "ours (smoke profile)")
+    fig = table4.cost_ratios_figure(ratios, "digits", 3)
+    ours = fig.axes[0]
+    labels = [t for t in ours.texts]
+    assert labels and {t.get_text() for t in labels} == {"3"} and {t.get_rotation() for t in labels} == {90.0}
+    ticks = [t.get_text() for t in ours.get_xticklabels()]
+    assert "HKD\ndigit\nscenes" in ticks and all(len(line) <= 8 for t in ticks for line in t.splitlines())
+    plt.close(fig)

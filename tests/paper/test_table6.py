@@ -1,5 +1,7 @@
 """Table 6's helpers: names and seeds checked, real smoke runs measured, ratios, reference, plots."""
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -114,3 +116,23 @@ def test_plots_draw_bars_grids_and_curves():
 def test_the_reference_caption_says_cmi_trains_dafl_zskt_and_dfq_at_t_1():
     caption = table6.reference_caption("digits, quick profile")
     assert "DAFL, ZSKT and DFQ students learn at T = 1" in caption and "settings differ" in caption
+
+
+def test_a_zero_score_gap_reads_0_not_minus_0():
+    same = _measured().assign(score_mean=50.0)
+    gaps = table6.cost_ratios(same)["score ours - tuned (points)"]
+    assert (gaps == 0).all() and all(math.copysign(1, g) == 1 for g in gaps)
+    assert "-0" not in same.pipe(table6.cost_ratios).to_markdown(floatfmt=".3g")
+
+
+def test_cost_ratios_figure_bars_per_cost_and_a_dashed_line_at_one_over_n():
+    ratios = table6.cost_ratios(_measured())
+    fig = table6.cost_ratios_figure(ratios, 3, "t")
+    costs, gap = fig.axes
+    assert len(costs.patches) == 3 * len(ratios) and len(gap.patches) == len(ratios)
+    dashed = [l for l in costs.lines if l.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(1 / 3)
+    assert [p.get_height() for p in gap.patches] == pytest.approx([-2.0, 5.0])
+    assert [t.get_text() for t in costs.get_xticklabels()] == ["DAFL", "CMI"]
+    assert "1 / N" in table6.cost_ratios_figure_caption("digits, quick profile", 3)
+    plt.close(fig)

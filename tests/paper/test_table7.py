@@ -48,7 +48,7 @@ def test_pairs_table_one_row_per_pair_with_ratios_and_spread():
     seeds_of = {("resnet18", "mobilenetv2"): (0, 1), ("wrn_40_2", "wrn_16_1"): (0,)}
     table = pairs.pairs_table(results, seeds_of)
     first, second = table.iloc[0], table.iloc[1]
-    assert first["pair"] == "resnet18 -> mobilenetv2" and first["seeds"] == "0, 1" and first["tuned tau"] == "4, 4"
+    assert first["pair"] == "resnet18 -> mobilenetv2" and first["seed(s)"] == "0, 1" and first["tuned tau"] == "4, 4"
     assert first["ours - tuned acc"] == pytest.approx(-0.5) and first["CO2 tuned / ours"] == pytest.approx(4.0)
     assert first["GFLOPs tuned / ours"] == pytest.approx(4.0) and first["train time (s)"] == 6.0
     assert math.isnan(second["tuned acc std"]) and first["tuned acc std"] > 0  # one seed: no spread
