@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -28,6 +27,7 @@ from ..config.profiles import get_profile
 from ..paths import HOME_VARIABLE, notebooks_dir, outputs_root, project_root
 from ..runs.atomic import atomic_write_text
 from ..runs.locking import WAIT_NOTES_VARIABLE
+from .progress import Eta, previous_times, Progress, Waits
 from .schedule import run_batch
 
 __all__ = ["notebooks", "reproduce", "default_jobs", "NotebookResult", "NoNotebooksError"]
@@ -119,160 +119,6 @@ def _export_html(executed: Path, target: Path) -> None:
     atomic_write_text(target, add_back_link(body))  # a way back to index.html from every notebook page
 
 
-def _previous_times(root: Path, stems: list[str], jobs: int) -> tuple[dict[str, float], float]:
-    """From the previous batch's ``summary.json``: the seconds of each of ``stems`` it holds, and how
-    many notebook-seconds that batch did per second (its notebooks side by side), between 1 and ``jobs``."""
-    try:
-        summary = json.loads((root / "summary.json").read_text(encoding="utf-8"))
-        entries = [e for e in summary.get("notebooks", []) if isinstance(e, dict)]
-        times = {str(e["notebook"]): float(e["seconds"]) for e in entries
-                 if e.get("notebook") in stems and isinstance(e.get("seconds"), (int, float)) and e["seconds"] >= 0}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}, 1.0  # none, or damaged: no estimate
-    parallel = 1.0
-    try:  # the notebooks of that batch itself (the summary keeps older ones from --only runs)
-        began, total = str(summary["started_at"]), float(summary["total_s"])
-        own = sum(float(e["seconds"]) for e in entries if str(e.get("finished_at", "")) >= began)
-        if total > 0 and own > 0:
-            parallel = min(max(own / total, 1.0), float(jobs))
-    except (KeyError, TypeError, ValueError):
-        pass
-    return times, parallel
-
-
-class _Eta:
-    """Time left, from the previous batch's time for each notebook still to run (less what a running
-    one has already done), scaled by how fast this batch's finished notebooks went compared with
-    theirs last time (runs already in the store make a notebook much faster), over the notebooks
-    side by side last time. None without a previous time for any of them."""
-
-    def __init__(self, previous: dict[str, float], parallel: float, planned: list[str]) -> None:
-        self.previous, self.parallel, self.planned = previous, parallel, planned
-
-    def left(self, finished: dict[str, float], running: dict[str, float]) -> tuple[float, int] | None:
-        """(seconds left, notebooks to run that have no previous time), or None (no estimate)."""
-        if not self.previous:
-            return None
-        timed = [stem for stem in finished if self.previous.get(stem, 0) > 0]
-        speed = 1.0
-        if timed:
-            speed = sum(finished[stem] for stem in timed) / sum(self.previous[stem] for stem in timed)
-            speed = min(max(speed, 0.02), 5.0)
-        todo = [stem for stem in self.planned if stem not in finished]
-        work = sum(max(self.previous.get(stem, 0.0) * speed - running.get(stem, 0.0), 0.0) for stem in todo)
-        return work / self.parallel, sum(stem not in self.previous for stem in todo)
-
-
-def _about(seconds: float) -> str:
-    return "under a minute left" if seconds < 60 else f"about {round(seconds / 60)} min left"
-
-
-class _Progress:
-    """Thread-safe progress on stdout, one line per event: a log, not a redrawn bar, since the output
-    may go to a file or a CI log. A notebook's start and end also give the batch's elapsed time and
-    the time left (:class:`_Eta`)."""
-
-    def __init__(self, total: int, eta: _Eta | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._lock = threading.Lock()
-        self._width = len(str(total))
-        self._total = total
-        self._eta = eta
-        self._clock = clock
-        self._start = clock()
-        self._running: dict[str, float] = {}  # stem -> when it started
-        self._finished: dict[str, float] = {}  # stem -> its seconds
-
-    def say(self, index: int, stem: str, text: str) -> None:
-        with self._lock:
-            self._print(index, stem, text)
-
-    def started(self, index: int, stem: str) -> None:
-        with self._lock:
-            self._running[stem] = self._clock()
-            self._print(index, stem, "started", self._overall())
-
-    def finished(self, index: int, stem: str, seconds: float, text: str) -> None:
-        with self._lock:
-            self._running.pop(stem, None)
-            self._finished[stem] = seconds
-            self._print(index, stem, text, self._overall())
-
-    def _print(self, index: int, stem: str, text: str, overall: str = "") -> None:
-        print(f"[{index:>{self._width}}/{self._total}] {stem} ... {text}" + (f" | {overall}" if overall else ""),
-              flush=True)
-
-    def _overall(self) -> str:
-        from .report import format_duration
-
-        now = self._clock()
-        elapsed = f"{format_duration(now - self._start)} elapsed"
-        if len(self._finished) == self._total:
-            return elapsed
-        left = None if self._eta is None else self._eta.left(
-            self._finished, {stem: now - since for stem, since in self._running.items()})
-        if left is None:
-            return f"{elapsed}, ETA unknown (first run)"
-        seconds, untimed = left
-        more = f" (more for {untimed} notebook(s) not run before)" if untimed else ""
-        return f"{elapsed}, {_about(seconds)}{more}"
-
-
-class _Waits:
-    """Says once per notebook that it waits for a run another notebook (or process) trains.
-
-    Each notebook's kernel, and the worker processes it starts, note their waits for a run's lock in
-    the notebook's own file (``$GREENKD_LOCK_WAIT_NOTES``, :mod:`greenkd_lib.runs.locking`) rather than
-    logging a warning each to the batch's terminal; a thread reads those files."""
-
-    def __init__(self, folder: Path, progress: _Progress, every: float = 0.5) -> None:
-        self._folder, self._progress, self._every = folder, progress, every
-        self._watched: dict[Path, tuple[int, str]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="greenkd-waits", daemon=True)
-        self._thread.start()
-
-    def path(self, index: int, stem: str) -> Path:
-        """The notes file of notebook ``stem``, watched from now on."""
-        path = self._folder / f"{stem}.jsonl"
-        with self._lock:
-            self._watched[path] = (index, stem)
-        return path
-
-    def done(self, path: Path) -> None:
-        """The notebook finished: a wait it noted since the last look is still said, then no more."""
-        self._look(path)
-        with self._lock:
-            self._watched.pop(path, None)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._every):
-            with self._lock:
-                paths = list(self._watched)
-            for path in paths:
-                self._look(path)
-
-    def _look(self, path: Path) -> None:
-        with self._lock:  # held while saying it: a notebook's wait is said before its end
-            if path not in self._watched:
-                return
-            try:
-                first = path.read_text(encoding="utf-8").splitlines()[0]
-            except (OSError, IndexError):
-                return  # no wait yet
-            index, stem = self._watched.pop(path)  # said once: later waits add nothing
-            try:
-                note = json.loads(first)
-                detail = f" ({note['what']}, locked by {note['owner']})"
-            except (ValueError, KeyError, TypeError):
-                detail = ""
-            self._progress.say(index, stem, f"waits for a run another notebook or process is training{detail}")
-
-
 @dataclass
 class _Job:
     index: int
@@ -318,7 +164,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _run_job(job: _Job, hush: Callable[[], None] | None, root: Path, kernel_name: str, kernel_args: list[str],
-             jobs: int, progress: _Progress, waits: _Waits) -> NotebookResult:
+             jobs: int, progress: Progress, waits: Waits) -> NotebookResult:
     """Execute one notebook; ``hush`` (a job that runs alone): called where its quiet part begins."""
     import papermill
 
@@ -516,14 +362,14 @@ def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_p
     root.mkdir(parents=True, exist_ok=True)
 
     stems = [job.source.stem for job in plan]
-    progress = _Progress(len(plan), _Eta(*_previous_times(root, stems, jobs), stems))
+    progress = Progress(len(plan), Eta(*previous_times(root, stems, jobs), stems))
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     pm_logger = logging.getLogger("papermill")
     old_level = pm_logger.level
     pm_logger.setLevel(logging.ERROR)  # papermill's per-notebook INFO/WARNING chatter
     with tempfile.TemporaryDirectory(prefix="greenkd-waits-") as notes:
-        waits = _Waits(Path(notes), progress)
+        waits = Waits(Path(notes), progress)
         try:
             results = run_batch(plan, jobs, lambda job, hush: _run_job(job, hush, root, kernel_name, kernel_args,
                                                                         jobs, progress, waits))

@@ -12,7 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from greenkd_lib.batch.reproduce import _Eta, _previous_times, _Progress, reproduce
+from greenkd_lib.batch.progress import Eta, previous_times, Progress
+from greenkd_lib.batch.reproduce import reproduce
 from greenkd_lib.batch.schedule import kernel_manager_class
 from greenkd_lib.paths import notebooks_dir
 from greenkd_lib.runs import RunStore
@@ -40,10 +41,10 @@ def _summary(root: Path, seconds: dict[str, float], total: float) -> None:
 def test_each_start_and_end_says_the_time_elapsed_and_left_from_the_previous_summary(tmp_path, capsys) -> None:
     # Last time: 60 + 600 + 300 + 5 notebook-seconds in 660 s of batch (two side by side, partly).
     _summary(tmp_path, {"01_a": 60.0, "02_b": 600.0, "03_c": 300.0, "99_gone": 5.0}, total=660.0)
-    previous, parallel = _previous_times(tmp_path, STEMS, jobs=2)
+    previous, parallel = previous_times(tmp_path, STEMS, jobs=2)
     assert previous == {"01_a": 60.0, "02_b": 600.0, "03_c": 300.0} and parallel == pytest.approx(965 / 660)
     clock = _Clock()
-    progress = _Progress(3, _Eta(previous, parallel, STEMS), clock=clock)
+    progress = Progress(3, Eta(previous, parallel, STEMS), clock=clock)
 
     progress.started(1, "01_a")
     clock.now += 30
@@ -67,16 +68,16 @@ def test_each_start_and_end_says_the_time_elapsed_and_left_from_the_previous_sum
 
 
 def test_without_a_previous_summary_the_time_left_is_unknown(tmp_path, capsys) -> None:
-    progress = _Progress(12, _Eta(*_previous_times(tmp_path, STEMS, jobs=2), STEMS), clock=_Clock())
+    progress = Progress(12, Eta(*previous_times(tmp_path, STEMS, jobs=2), STEMS), clock=_Clock())
     progress.started(3, "03_c")
     assert capsys.readouterr().out == "[ 3/12] 03_c ... started | 0.0 s elapsed, ETA unknown (first run)\n"
     (tmp_path / "summary.json").write_text("{damaged")
-    assert _previous_times(tmp_path, STEMS, jobs=2) == ({}, 1.0)
+    assert previous_times(tmp_path, STEMS, jobs=2) == ({}, 1.0)
 
 
 def test_a_notebook_not_run_before_is_named_in_the_estimate(tmp_path, capsys) -> None:
     _summary(tmp_path, {"01_a": 120.0}, total=120.0)
-    progress = _Progress(3, _Eta(*_previous_times(tmp_path, STEMS, jobs=2), STEMS), clock=_Clock())
+    progress = Progress(3, Eta(*previous_times(tmp_path, STEMS, jobs=2), STEMS), clock=_Clock())
     progress.started(1, "01_a")
     assert capsys.readouterr().out.endswith("about 2 min left (more for 2 notebook(s) not run before)\n")
 
