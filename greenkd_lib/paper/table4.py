@@ -28,6 +28,7 @@ __all__ = ["TABLE4_COLUMNS", "COST_RATIOS", "VS_PAPER_COLUMNS", "measure", "dete
            "boxes_grid", "detection_settings_caption", "measured_caption", "paper_rows_caption",
            "cost_ratios_caption", "cost_ratios_figure", "cost_ratios_figure_caption", "boxes_caption",
            "cost_per_objective_caption", "vs_paper_caption", "reduction_source", "reductions_note", "baselines_caption",
+           "caption_scope", "figure_scope",
            "vs_paper_figure", "vs_paper_figure_caption", "panel_title", "short_dataset"]
 
 TABLE4_COLUMNS = ["dataset", "task", "loss", "method", "metric", "score_mean", "score_std", "gflops_millions",
@@ -176,6 +177,23 @@ def reduction_source(method: str, reduction: str) -> str:
     if spec.kd_reduction is not None:  # the method's own, as its reference computes it
         return {"cmc": "RepDistiller's DistillKL", "dml": "Zhang et al.'s KL"}.get(spec.name, "the method's reference")
     return "the authors' HKD code" if reduction == "mean" else "the profile's"
+
+
+def caption_scope(labs: Iterable[Lab], objectives: Iterable[str]) -> str:
+    """What Table 4's captions name: the data sets, the profile and each objective's KL reduction
+    (HKD the profile's, CMC and DML their references')."""
+    labs = list(labs)
+    by_reduction: dict[str, list[str]] = {}
+    for m in objectives:
+        spec = get_method(m)
+        by_reduction.setdefault(spec.kd_reduction or labs[0].profile.kd_reduction, []).append(spec.paper_name)
+    kl = "; ".join(f"KL '{r}' for {' and '.join(names)}" for r, names in by_reduction.items())
+    return f"{', '.join(l.dataset for l in labs)}, {labs[0].profile.name} profile, {kl}"
+
+
+def figure_scope(lab: Lab) -> str:
+    """A short scope for a figure's panel title: the data set and the profile."""
+    return f"{lab.dataset}, {lab.profile.name} profile"
 
 
 def reductions_note(objectives: Iterable[str], profile_reduction: str) -> str:

@@ -212,3 +212,12 @@ def test_cost_ratio_bars_keep_their_labels_apart():
     ticks = [t.get_text() for t in ours.get_xticklabels()]
     assert "HKD\ndigit\nscenes" in ticks and all(len(line) <= 8 for t in ticks for line in t.splitlines())
     plt.close(fig)
+
+
+def test_the_caption_scope_names_each_objectives_kl_reduction():
+    from greenkd_lib.paper.lab import Lab
+
+    lab = Lab("quick", output_root="/nonexistent-not-written")
+    scope = table4.caption_scope([lab], ["kd", "cmc", "dml"])
+    assert scope == "digits, quick profile, KL 'mean' for HKD; KL 'batchmean' for CMC and DML"
+    assert table4.figure_scope(lab) == "digits, quick profile"
