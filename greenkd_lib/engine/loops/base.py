@@ -24,10 +24,12 @@ from ...config.run import RunConfig
 from ...devices import pick_device
 from ...methods import DistillationMethod, Setup
 from ...runs import Run, RunStore
+from ...runs.recovery import check_train_result
+from ..configs import run_label
 from ..epochs import EpochLosses, MeteredEpochs, resume_state, SYNC_EVERY
 from ..inputs import num_workers_for, precision_context
 
-__all__ = ["Loop", "Teacher", "seed_everything", "optimizer_factory", "train_epoch"]
+__all__ = ["Loop", "Teacher", "seed_everything", "optimizer_factory", "train_epoch", "finished_run"]
 
 Batches = Callable[[torch.Generator], Iterable[tuple[Any, Any, Any]]]
 
@@ -92,6 +94,16 @@ def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, o
             bar.update(len(losses) - shown)
             shown = len(losses)
     return losses.totals()  # raises TrainingDivergedError on a NaN or infinite loss
+
+
+def finished_run(cfg: RunConfig, store: RunStore) -> tuple[Run, dict[str, Any]]:
+    """The stored run of ``cfg`` and its checked result; ``FileNotFoundError`` if it has not finished."""
+    run = store.run(cfg.to_dict())
+    result = run.result()
+    if result is None:
+        raise FileNotFoundError(f"run {run.hash} ({run_label(cfg)}) has not finished; train it first with get_or_run")
+    check_train_result(run, result)
+    return run, result
 
 
 @dataclass

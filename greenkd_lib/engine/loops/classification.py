@@ -11,11 +11,11 @@ import torch
 from ... import data as data_mod, models
 from ...config.run import RunConfig
 from ...runs import RunStore
-from ...runs.recovery import check_train_result, load_weights_into
+from ...runs.recovery import load_weights_into
 from ..configs import run_label
 from ..evaluate import predict
 from ..inputs import Inputs
-from .base import Loop, Teacher
+from .base import finished_run, Loop, Teacher
 
 __all__ = ["ClassificationLoop", "load_classifier"]
 
@@ -89,11 +89,7 @@ def load_classifier(cfg: RunConfig, store: RunStore, weights: str = "best", devi
     otherwise the run is reopened (see :func:`greenkd_lib.runs.recovery.load_weights_into`) and this
     raises, saying to train it again.
     """
-    run = store.run(cfg.to_dict())
-    result = run.result()
-    if result is None:
-        raise FileNotFoundError(f"run {run.hash} ({run_label(cfg)}) has not finished; train it first with get_or_run")
-    check_train_result(run, result)
+    run, result = finished_run(cfg, store)
     info = result["model"]
     model = models.build(cfg.model, num_classes or info["num_classes"], image_size or info["image_size"])
     # Weights that do not fit a model of the run's own shape are damage; of another shape, the caller's.

@@ -24,10 +24,10 @@ from ...models.detection import archs
 from ...models.detection.pretrained import load_vgg16_backbone
 from ...models.detection.ssd import detector_flops
 from ...runs import RunStore
-from ...runs.recovery import check_train_result, load_weights_into
+from ...runs.recovery import load_weights_into
 from ..configs import run_label
 from ..voc_eval import detector_map
-from .base import Loop, Teacher
+from .base import finished_run, Loop, Teacher
 
 __all__ = ["DetectionLoop", "DetectionInputs", "METRIC", "ALL_POINT", "VOC_YEARS", "data_for", "load_detector"]
 
@@ -47,11 +47,7 @@ def data_for(cfg: RunConfig, root: str | Path | None = None) -> DetectionBundle:
 def load_detector(cfg: RunConfig, store: RunStore, weights: str = "best",
                   device: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained detector of a finished run (eval mode)."""
-    run = store.run(cfg.to_dict())
-    result = run.result()
-    if result is None:
-        raise FileNotFoundError(f"run {run.hash} ({run_label(cfg)}) has not finished; train it first with get_or_run")
-    check_train_result(run, result)
+    run, result = finished_run(cfg, store)
     norm = result["data"]
     model = archs.build(cfg.model, result["model"]["num_classes"], result["model"]["image_size"],
                         norm["mean"], norm["std"])
