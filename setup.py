@@ -1,7 +1,8 @@
 """Ships the notebooks and the paper's CSVs inside the wheel; everything else is in pyproject.toml.
 
 A checkout keeps ``notebooks/`` and ``data/paper/`` where they are (the one copy in git). Building a
-wheel copies them into ``greenkd_lib/_shipped/`` (``notebooks/*.ipynb``, ``data/paper/*.csv``), where
+wheel copies them into ``greenkd_lib/_shipped/`` (``notebooks/*.ipynb``, ``data/paper/*.csv``, the schedule
+study in ``benchmarks/results/`` that 00_story reads), where
 ``greenkd_lib.paths`` finds them on an installed copy, so that ``greenkd reproduce`` and the paper's
 tables work outside a checkout. An editable install copies nothing: it reads the checkout itself.
 MANIFEST.in puts the same files into the sdist, so a wheel built from the sdist ships them too.
@@ -17,7 +18,8 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 PACKAGED = ("greenkd_lib", "_shipped")  # greenkd_lib/paths.py reads the same folder
-SHIPPED = {"notebooks": "*.ipynb", "data/paper": "*.csv"}  # folder of the checkout -> the files it ships
+SHIPPED = {"notebooks": "*.ipynb", "data/paper": "*.csv",
+           "benchmarks/results": "quick_schedule_study.csv"}  # 00_story reads the quick profile's schedule study  # folder of the checkout -> the files it ships
 
 
 def shipped_files() -> list[tuple[str, Path]]:

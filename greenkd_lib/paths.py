@@ -8,8 +8,8 @@ the greenkd checkout that holds the working directory (so a second clone sharing
 writes its own ``data/`` and ``outputs/``, not the first's); the checkout the package was installed
 from (editable install); the working directory.
 
-The files a checkout ships (``notebooks/``, ``data/paper/``) come from the project folder, else from
-the checkout the package was installed from, else from the copies a wheel carries in
+The files a checkout ships (``notebooks/``, ``data/paper/``, ``benchmarks/results/``) come from the
+project folder, else from the checkout the package was installed from, else from the copies a wheel carries in
 ``greenkd_lib/_shipped/`` (setup.py puts them there): an installed wheel reproduces from any folder.
 """
 
@@ -20,12 +20,12 @@ import re
 from pathlib import Path
 
 __all__ = ["HOME_VARIABLE", "project_root", "is_checkout", "data_root", "outputs_root", "runs_root", "paper_dir",
-           "notebooks_dir"]
+           "notebooks_dir", "benchmark_results_dir"]
 
 HOME_VARIABLE = "GREENKD_HOME"
 """The environment variable that names the project folder (its ``data/`` and ``outputs/``)."""
 
-# The wheel's copies of notebooks/ and data/paper/ (setup.py writes them at build time; absent in a checkout).
+# The wheel's copies of notebooks/, data/paper/ and benchmarks/results/ (setup.py writes them at build time; absent in a checkout).
 _PACKAGED = Path(__file__).resolve().parent / "_shipped"
 
 # pyproject.toml's [project] name line; a regex, as tomllib is not in Python 3.10.
@@ -100,3 +100,9 @@ def paper_dir() -> Path:
 def notebooks_dir() -> Path:
     """The numbered notebooks (``notebooks/``; outside a checkout, an installed wheel's copy)."""
     return _shipped("notebooks")
+
+
+def benchmark_results_dir() -> Path:
+    """The committed studies the notebooks read (``benchmarks/results``: the quick profile's schedule
+    study; outside a checkout, an installed wheel's copy)."""
+    return _shipped("benchmarks/results")

@@ -29,6 +29,7 @@ def test_greenkd_home_decides_data_and_outputs(tmp_path, monkeypatch):
     # Files a checkout ships come from the installed one when the home holds only data and outputs.
     assert paths.paper_dir() == INSTALLED / "data" / "paper"
     assert paths.notebooks_dir() == INSTALLED / "notebooks"
+    assert paths.benchmark_results_dir() == INSTALLED / "benchmarks" / "results"  # 00_story's schedule study
 
 
 def test_a_second_clone_writes_into_itself(tmp_path, monkeypatch):
@@ -58,6 +59,7 @@ def test_an_installed_wheel_reads_its_own_copies(tmp_path, monkeypatch):
     packaged = tmp_path / "site-packages" / "greenkd_lib" / "_shipped"
     (packaged / "notebooks").mkdir(parents=True)
     (packaged / "data" / "paper").mkdir(parents=True)
+    (packaged / "benchmarks" / "results").mkdir(parents=True)
     monkeypatch.setattr(paths, "_PACKAGED", packaged)
     monkeypatch.setattr(paths, "_installed_root", lambda: None)
     work = tmp_path / "work"
@@ -65,6 +67,7 @@ def test_an_installed_wheel_reads_its_own_copies(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     assert paths.project_root() == work.resolve() and paths.outputs_root() == work.resolve() / "outputs"
     assert paths.notebooks_dir() == packaged / "notebooks" and paths.paper_dir() == packaged / "data" / "paper"
+    assert paths.benchmark_results_dir() == packaged / "benchmarks" / "results"
     (work / "notebooks").mkdir()  # the project's own copy wins
     assert paths.notebooks_dir() == work.resolve() / "notebooks"
 

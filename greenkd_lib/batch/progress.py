@@ -1,6 +1,8 @@
-"""The batch's progress lines: each notebook's start and end with the elapsed time and an estimate of
-the time left (from the previous batch's ``summary.json``), and one line when a notebook waits on a
-run another notebook or process is training (the notes its workers write, :mod:`..runs.locking`).
+"""The batch's progress lines: each notebook's start and end with the elapsed time, the trainings done
+of those the batch needs and the time left (:mod:`.trainings`; before three trainings are done, or
+on a re-run that trains nothing, from the previous batch's notebook times in ``summary.json``); a
+line of the same whenever trainings finish, at most once a minute; and one line when a notebook waits
+on a run another notebook or process is training (the notes its workers write, :mod:`..runs.locking`).
 
 Plain log lines, not a redrawn bar: the batch's output often goes to a file or a CI log.
 """
@@ -12,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+from .trainings import Trainings
 
 __all__ = ["previous_times", "Eta", "Progress", "Waits", "about"]
 
@@ -69,7 +73,8 @@ class Progress:
     may go to a file or a CI log. A notebook's start and end also give the batch's elapsed time and
     the time left (:class:`Eta`)."""
 
-    def __init__(self, total: int, eta: Eta | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, total: int, eta: Eta | None = None, clock: Callable[[], float] = time.perf_counter,
+                 trainings: Trainings | None = None) -> None:
         self._lock = threading.Lock()
         self._width = len(str(total))
         self._total = total
@@ -78,6 +83,34 @@ class Progress:
         self._start = clock()
         self._running: dict[str, float] = {}  # stem -> when it started
         self._finished: dict[str, float] = {}  # stem -> its seconds
+        self.trainings = trainings
+        self._said_done = 0  # trainings done at the last overall line
+        self._said_at = self._start
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def tick(self, every: float = 60.0) -> None:
+        """An overall line when trainings finished since the last line and ``every`` seconds passed."""
+        if self.trainings is None:
+            return
+        with self._lock:
+            done, now = self.trainings.done(), self._clock()
+            if done > self._said_done and now - self._said_at >= every:
+                print(f"[{'-' * self._width}/{self._total}] {self._overall()}", flush=True)
+
+    def start_ticking(self, look: float = 5.0, every: float = 60.0) -> None:
+        """Look at the store every ``look`` seconds in a thread (:meth:`tick`) until :meth:`close`."""
+        def loop() -> None:
+            while not self._stop.wait(look):
+                self.tick(every)
+
+        self._ticker = threading.Thread(target=loop, name="greenkd-trainings", daemon=True)
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
 
     def say(self, index: int, stem: str, text: str) -> None:
         with self._lock:
@@ -103,15 +136,34 @@ class Progress:
 
         now = self._clock()
         elapsed = f"{format_duration(now - self._start)} elapsed"
+        if self.trainings is not None:
+            elapsed = f"{self.trainings.describe()}, {elapsed}"
+            self._said_done, self._said_at = self.trainings.done(), now
         if len(self._finished) == self._total:
             return elapsed
+        by_trainings = self._by_trainings(now)
+        if by_trainings is not None:
+            return f"{elapsed}, {about(by_trainings)}"
         left = None if self._eta is None else self._eta.left(
             self._finished, {stem: now - since for stem, since in self._running.items()})
         if left is None:
+            if self.trainings is not None and self.trainings.needed:
+                return f"{elapsed}, time left once 3 trainings are done"
             return f"{elapsed}, ETA unknown (first run)"
         seconds, untimed = left
         more = f" (more for {untimed} notebook(s) not run before)" if untimed else ""
         return f"{elapsed}, {about(seconds)}{more}"
+
+    def _by_trainings(self, now: float) -> float | None:
+        """Seconds left by the trainings (:meth:`Trainings.left`); once all are done, the previous
+        batch's tail after its last training; None where the trainings cannot tell."""
+        tr = self.trainings
+        if tr is None or tr.needed is None or tr.expected is None or tr.needed == 0:
+            return None
+        if tr.done() >= tr.needed:
+            since = now - (tr.last_finished if tr.last_finished is not None else self._start)
+            return max(tr.expected.tail_s - since, 0.0)
+        return tr.left()
 
 
 class Waits:

@@ -97,7 +97,7 @@ def shortest_passing(verdict: pd.DataFrame) -> int | None:
 
 def load_study(path: str | Path | None = None) -> pd.DataFrame:
     """The committed study (``STUDY_CSV``), with a clear error when it is missing."""
-    path = Path(path) if path is not None else paths.project_root() / STUDY_CSV
+    path = Path(path) if path is not None else paths.benchmark_results_dir() / Path(STUDY_CSV).name
     if not path.is_file():
         raise FileNotFoundError(f"the quick-profile schedule study {path} is missing; regenerate it with "
                                 "`.venv/bin/python benchmarks/quick_schedule.py` (35 minutes on 2 cores)")

@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # What a build reads from a checkout (setup.py copies notebooks/ and data/paper/ into the wheel).
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "greenkd_lib", "notebooks",
-           "data/paper")
+           "data/paper", "benchmarks/results/quick_schedule_study.csv")
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 PAPER_CSVS = sorted(p.name for p in (ROOT / "data" / "paper").glob("*.csv"))
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -106,7 +106,8 @@ def test_the_wheel_ships_the_notebooks_the_paper_csvs_and_its_licence(wheel: Pat
     assert "05_table2_datasets.ipynb" in NOTEBOOKS and "table4.csv" in PAPER_CSVS
     assert {f"greenkd_lib/_shipped/notebooks/{n}" for n in NOTEBOOKS} <= names
     assert {f"greenkd_lib/_shipped/data/paper/{n}" for n in PAPER_CSVS} <= names
-    assert "greenkd_lib/batch/templates/report.html.j2" in names
+    assert "greenkd_lib/_shipped/benchmarks/results/quick_schedule_study.csv" in names  # 00_story reads it
+    assert {"greenkd_lib/batch/templates/report.html.j2", "greenkd_lib/batch/reference.json"} <= names
     assert not any("__pycache__" in n or ".ipynb_checkpoints" in n for n in names)
     assert "License-Expression: MIT" in meta and any(n.endswith("licenses/LICENSE") for n in names)
     assert f"Version: {VERSION}" in meta and "Requires-Python: >=3.11" in meta
@@ -150,7 +151,7 @@ def test_the_installed_wheel_reproduces_from_any_folder(installed: tuple[Path, d
     # Nothing written beside the wheel's notebooks, where the kernel started.
     shipped = Path(found["notebooks"])
     assert sorted(p.name for p in shipped.iterdir()) == NOTEBOOKS
-    assert sorted(p.name for p in shipped.parent.iterdir()) == ["data", "notebooks"]
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["benchmarks", "data", "notebooks"]
 
     # Nothing to run (a GREENKD_HOME whose notebooks/ is empty): exit 2, saying why and what to do.
     home = tmp_path / "home"

@@ -10,6 +10,7 @@ import types
 import pytest
 
 from greenkd_lib.engine.configs import run_label
+from greenkd_lib.engine.epochs import short_label
 from greenkd_lib.engine.executors import (check_workers, EXECUTORS, GridError, make_executor, ProcessExecutor,
                                           RayExecutor, SerialExecutor)
 from greenkd_lib.engine.executors.base import Grid, missing_runs, stages
@@ -192,3 +193,29 @@ def test_a_killed_worker_loses_no_finished_run_and_the_rerun_completes_the_grid(
         assert any(lab.store.run(c.to_dict()).result() is not None for c in configs if run_label(c) == label)
     again = lab.executor.run(configs, lab.store, device="cpu", progress=False)
     assert again.ok and again.stored == len(report.trained) and len(again.trained) == len(report.failed)
+
+
+def test_the_grid_bar_counts_the_running_runs_epochs_and_names_none_once_closed(tmp_path):
+    import io
+
+    from greenkd_lib.engine.executors.bar import GridBar
+
+    lab = Lab("smoke", runs_root=tmp_path / "runs", progress=False)
+    grid = Grid.of(lab.store, None, "cpu", True)
+    first, second = tau_grid(lab)[:2]
+    bar = GridBar(grid, [first, second], "2 processes")
+    bar.bar.fp = io.StringIO()  # outside a notebook tqdm.auto is the text bar
+    assert bar.bar.total == first.epochs + second.epochs and bar.bar.unit == "epoch"
+    run = lab.store.run(first.to_dict())
+    run.write_config()
+    run.write_history([{"epoch": 1, "train_loss": 1.0}])  # what a worker writes after its first epoch
+    with holding(run.lock(), "a worker's training"):
+        bar.show([first, second])
+        assert bar.bar.n == 1
+        assert f"0/2 runs done; {short_label(run_label(first), 24)} 1/{first.epochs} ep" in bar.bar.postfix
+    bar.finished(first)
+    bar.show([second])
+    assert bar.bar.n == first.epochs and bar.bar.postfix.endswith("1/2 runs done; waiting")
+    bar.finished(second)
+    bar.close()
+    assert bar.bar.n == bar.bar.total and bar.bar.postfix == "2/2 runs done"

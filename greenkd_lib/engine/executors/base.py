@@ -17,7 +17,6 @@ from ...config.run import RunConfig
 from ...runs import RunStore
 from ...runs.locking import owner_path
 from ..configs import run_label
-from ..epochs import short_label
 from ..slots import default_workers
 
 __all__ = ["Executor", "Grid", "GridReport", "GridError", "Failure", "missing_runs", "stages", "default_workers",
@@ -169,18 +168,3 @@ def describe_error(err: BaseException) -> str:
     """One line: the exception's type and message."""
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def grid_bar(total: int, executor: str, enabled: bool):
-    """The grid's progress bar: one step per finished run, the running runs named in its postfix."""
-    from tqdm.auto import tqdm
-
-    # tqdm.auto: a widget in a notebook, text in a terminal.
-    return tqdm(total=total, desc=f"{total} runs ({executor})", unit="run", mininterval=1.0, leave=True,
-                disable=not enabled)
-
-
-def show_running(bar, grid: Grid, pending: Iterable[RunConfig]) -> None:
-    """Name the runs of ``pending`` that are training now in ``bar``'s postfix."""
-    names = [short_label(run_label(cfg), 28) for cfg in grid.running(pending)]
-    bar.set_postfix_str("; ".join(names) if names else "waiting", refresh=True)

@@ -18,8 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ...config.run import RunConfig
 from ..configs import run_label
-from .base import (check_workers, default_workers, describe_error, Executor, Failure, Grid, grid_bar, GridReport,
-                   show_running)
+from .bar import GridBar
+from .base import check_workers, default_workers, describe_error, Executor, Failure, Grid, GridReport
 
 __all__ = ["ProcessExecutor", "spawn_problem", "check_spawnable"]
 
@@ -86,7 +86,7 @@ class ProcessExecutor(Executor):
                 self._in_workers(runnable, workers, grid, report)
 
     def _in_workers(self, queue: list[RunConfig], workers: int, grid: Grid, report: GridReport) -> None:
-        bar = grid_bar(len(queue), f"{workers} processes", grid.progress)
+        bar = GridBar(grid, queue, f"{workers} processes")
         pool = _pool(workers)
         running: dict[Future, RunConfig] = {}
         queue = list(queue)
@@ -95,7 +95,7 @@ class ProcessExecutor(Executor):
                 while queue and len(running) < workers:
                     cfg = queue.pop(0)
                     running[pool.submit(_train_one, cfg, str(grid.store.root), grid.data_root, grid.device)] = cfg
-                show_running(bar, grid, running.values())
+                bar.show(running.values())
                 done, _ = wait(running, timeout=2.0, return_when=FIRST_COMPLETED)
                 for future in done:
                     cfg = running.pop(future)
@@ -107,7 +107,7 @@ class ProcessExecutor(Executor):
                         report.failed.append(Failure(run_label(cfg), grid.hash(cfg), describe_error(err)))
                     else:
                         report.trained.append(run_label(cfg))
-                    bar.update(1)
+                    bar.finished(cfg)
                 if _pool_broken(pool):  # every run it held failed above; the queue goes on in a new pool
                     _terminate(pool)
                     pool = _pool(workers)

@@ -18,7 +18,8 @@ from typing import Any
 
 from ...config.run import RunConfig
 from ..configs import run_label
-from .base import describe_error, Executor, Failure, Grid, grid_bar, GridReport, show_running
+from .bar import GridBar
+from .base import describe_error, Executor, Failure, Grid, GridReport
 
 __all__ = ["RayExecutor", "ray_module"]
 
@@ -81,10 +82,10 @@ class RayExecutor(Executor):
                     cfg, str(grid.store.root), grid.data_root, grid.device, *after)
                 submitted[grid.hash(cfg)] = ref
                 pending[ref] = cfg
-        bar = grid_bar(len(pending), "ray", grid.progress)
+        bar = GridBar(grid, pending.values(), "ray")
         try:
             while pending:
-                show_running(bar, grid, pending.values())
+                bar.show(pending.values())
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
                 for ref in done:
                     cfg = pending.pop(ref)
@@ -93,7 +94,7 @@ class RayExecutor(Executor):
                         report.trained.append(run_label(cfg))
                     else:
                         report.failed.append(failure)
-                    bar.update(1)
+                    bar.finished(cfg)
         except BaseException:  # Ctrl-C or a kernel interrupt: stop the tasks; their runs resume later
             for ref in pending:
                 ray.cancel(ref, force=True)
