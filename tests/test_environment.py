@@ -40,13 +40,14 @@ def _normal(name: str) -> str:
 
 def test_every_third_party_import_is_declared():
     """Each package greenkd_lib imports (at the top or inside a function) is a dependency, or in the
-    ray extra, so that an installed wheel brings it (pyproject.toml; environment.yml follows)."""
+    ray or mlflow extra, so that an installed wheel brings it (pyproject.toml; environment.yml follows)."""
     import ast
     import sys
     from importlib.metadata import packages_distributions
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_normal(_name(r)) for r in [*project["dependencies"], *project["optional-dependencies"]["ray"]]}
+    extras = project["optional-dependencies"]
+    declared = {_normal(_name(r)) for r in [*project["dependencies"], *extras["ray"], *extras["mlflow"]]}
     imported = set()
     for path in (ROOT / "greenkd_lib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

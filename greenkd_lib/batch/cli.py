@@ -88,7 +88,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         return reproduce(profile=args.profile, only=args.only, jobs=args.jobs, output_root=args.output,
                          data_root=args.data_root, executor=args.executor, ray_address=args.ray_address,
-                         extra_parameters=_parameters(args.parameter))
+                         extra_parameters=_parameters(args.parameter), mlflow=args.mlflow)
     except (ValueError, ImportError, NoNotebooksError) as err:  # a bad argument, no Ray or no notebook: nothing ran
         print(f"greenkd reproduce: error: {err}", file=sys.stderr)
         return 2
@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="a parameter for every notebook whose parameters cell declares it, the value read as YAML "
                           "(repeatable), e.g. -p synthesizers '[dafl, zskt, dfq, deepinv, cmi]'")
+    rep.add_argument("--mlflow", action="store_true",
+                     help="also log every run (config, per-epoch metrics) and each notebook's figures to MLflow, in "
+                          "<output>/mlruns/ (or where GREENKD_MLFLOW names); needs pip install \"greenkd[mlflow]\"")
     rep.set_defaults(func=_reproduce)
     return parser
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,36 +20,29 @@ from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader
-from markupsafe import escape, Markup
+from markupsafe import Markup
 
 from ..config.profiles import get_profile, Profile
 from ..paths import outputs_root
 from ..runs.atomic import atomic_write_bytes
+from .layout import (CHAR_EM, COLUMN_PX, figure_width, LONG_CELL, MIN_FIGURE_SCALE, MIN_TEXT_PX, nobreak, PAGE_PX,
+                     png_dpi, png_size, read_table, Table, WINDOW_PX)
 
-__all__ = ["build_report", "format_duration", "short_caption", "png_size", "add_back_link", "BEYOND_THE_PAPER"]
+__all__ = ["build_report", "format_duration", "short_caption", "png_size", "png_dpi", "figure_width", "add_back_link",
+           "BEYOND_THE_PAPER", "MIN_TEXT_PX", "MIN_FIGURE_SCALE"]
 
 BEYOND_THE_PAPER = "Beyond the paper"  # the label of NN_ablation_* notebooks
 _BEYOND_PREFIX = "ablation_"
 _STEM = re.compile(r"^(?P<num>\d+)_(?:(?P<kind>fig|table)(?P<no>\d+)_)?(?P<slug>.*)$")
 TEMPLATE = "report.html.j2"  # in greenkd_lib/batch/templates/, shipped as package data
-PAGE_PX = 1180  # the page's max width; what is left after its padding is the column tables must fit
-_COLUMN_PX = PAGE_PX - 48
-_CHAR_EM = 0.56  # the mean width of a character of table text, in em (measured in Chromium, system-ui)
-LONG_CELL = 32  # text cells longer than this may wrap (between words); shorter ones never do
 _CAPTION_CHARS = 100  # a caption shortened for the contents list
 # One level of nesting covers "(mean +- std over 2 seed(s))"; "seed(s)" itself has no space before it.
 _ASIDE = re.compile(r"\s+\((?:[^()]|\([^()]*\))*\)")
-_BREAKABLE = re.compile(r"(\S*[-‐–—/>]\S*)")  # a word a browser could break inside (after a hyphen or slash)
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BACK_CLASS = "greenkd-back"
-
-
-@dataclass
-class _Table:
-    columns: list[tuple[str, bool]]  # (header, numeric)
-    rows: list[list[str]]
-    min_chars: list[int] = field(default_factory=list)  # per column, a floor for wide tables (_min_chars)
-    wide: bool = False  # probably wider than the page's column: the page says it scrolls
+# Notebook parameters that say where and on what a notebook ran, not what it computed: any other
+# parameter a batch gave (overrides, seeds, data sets, ...) changes the numbers, and the page says so.
+_PLUMBING = frozenset({"profile", "output_root", "data_root", "executor", "device"})
 
 
 @dataclass
@@ -62,8 +54,11 @@ class _Item:
     short: str = ""  # the caption shortened for the contents list
     image: str | None = None  # relative URLs
     size: tuple[int, int] | None = None  # the image's pixels (width, height)
+    shown: int | None = None  # the width the page shows it at, in CSS px (figure_width)
+    wide: bool = False  # shown wider than the column
+    scrolls: bool = False  # wider than a window of WINDOW_PX: the page says it scrolls
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
-    table: _Table | None = None
+    table: Table | None = None
     problem: str | None = None  # a missing or unreadable file
 
 
@@ -80,6 +75,7 @@ class _Section:
     links: list[tuple[str, str]]
     items: list[_Item]
     problem: str | None = None
+    changed: list[str] = field(default_factory=list)  # the parameters it ran with that change its numbers
 
 
 def _url(relative: str) -> str:
@@ -88,17 +84,6 @@ def _url(relative: str) -> str:
 
 def _anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
-
-
-def _fmt(value: Any, whole: bool) -> str:
-    """A number as a reader wants it: whole numbers whole, others with 2 decimals or 3 digits."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        if whole:
-            return str(int(value))
-        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
-    return str(value)
 
 
 def _when(iso: Any) -> str:
@@ -131,20 +116,6 @@ def short_caption(caption: str, limit: int = _CAPTION_CHARS) -> str:
     return text
 
 
-def png_size(path: Path) -> tuple[int, int] | None:
-    """A PNG's (width, height) in pixels from its header; ``None`` if it is not a readable PNG."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    # The 8-byte signature, then the IHDR chunk: length, b"IHDR", width and height (big-endian).
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    return (width, height) if width and height else None
-
-
 def add_back_link(html_text: str, href: str = "../index.html", label: str = "Back to the report") -> str:
     """An exported notebook page with a link back to the report at the top of its body (added once)."""
     if f'class="{_BACK_CLASS}"' in html_text:
@@ -160,66 +131,24 @@ def add_back_link(html_text: str, href: str = "../index.html", label: str = "Bac
     return html_text[:at] + ("\n" if body else "") + str(bar) + html_text[at:]
 
 
-def _nobreak(text: Any) -> Markup:
-    """Escaped text that breaks between words only, never inside ``kd-tuned`` or ``->``."""
-    parts = _BREAKABLE.split(str(text))
-    return Markup("").join(
-        Markup('<span class="nb">{}</span>').format(p) if i % 2 and len(p) > 1 else escape(p)
-        for i, p in enumerate(parts))
-
-
-def _min_chars(header: str, cells: list[str], header_lines: int | None = None) -> int:
-    """The narrowest a column gets, in characters: a short cell or a number on one line, a long text
-    cell within 18 to 42, the header at its longest word (or in ``header_lines`` lines at most)."""
-    widths = [max((len(w) for w in header.split()), default=1)]
-    if header_lines:
-        widths.append(math.ceil(len(header) / header_lines))
-    widths += [len(c) if len(c) <= LONG_CELL else min(max(math.ceil(len(c) / 2), 18), 42) for c in cells]
-    return max(widths)
-
-
-def _table_px(min_chars: list[int]) -> int:
-    """A rough width of a table whose columns are this many characters wide, as the page lays it out."""
-    char_px, pad_px = _CHAR_EM * 14.72, 23  # table text is .92rem = 14.72 px; .7rem of padding each side
-    return int(sum(chars * char_px + pad_px for chars in min_chars))
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _read_table(csv: Path) -> _Table:
-    df = pd.read_csv(csv)
-    columns, formatters = [], []
-    for name in df.columns:
-        col = df[name]
-        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-        finite = col[col.notna()] if numeric else col.iloc[:0]
-        # A float column that only holds whole numbers (counts that gained a NaN) prints as integers.
-        whole = numeric and bool(len(finite)) and bool(((finite % 1) == 0).all()) and bool((finite.abs() < 1e15).all())
-        columns.append((str(name), numeric))
-        formatters.append(whole)
-    rows = [[_fmt(v, w) for v, w in zip(row, formatters)] for row in df.astype(object).itertuples(index=False)]
-    table = _Table(columns=columns, rows=rows)
-    columns_cells = [(name, [row[j] for row in rows]) for j, (name, _) in enumerate(columns)]
-    # Measured in Chromium (the quick report): tables estimated at 0.98 and 0.99 of the column overflowed
-    # by 5 and 42 px, one at 0.95 fitted; a table marked wide that fits only shows a hint it did not need.
-    table.wide = _table_px([_min_chars(h, c) for h, c in columns_cells]) > 0.97 * _COLUMN_PX
-    if table.wide:
-        # A table that scrolls anyway would squeeze each column to its longest word (headers one word
-        # a line, long cells a word or two a line): a floor keeps headers to two lines.
-        table.min_chars = [_min_chars(h, c, header_lines=2) for h, c in columns_cells]
-    return table
-
-
-def _first_heading(executed: Path) -> str | None:
-    """The notebook's first Markdown heading, without its ``#``."""
+def _read_notebook(path: Path) -> dict[str, Any]:
+    """An executed notebook's JSON; ``{}`` if it is missing or unreadable (the page shows what it can)."""
     try:
-        cells = json.loads(executed.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    for cell in cells:
-        if cell.get("cell_type") != "markdown":
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return notebook if isinstance(notebook, dict) else {}
+
+
+def _first_heading(notebook: dict[str, Any]) -> str | None:
+    """The notebook's first Markdown heading, without its ``#``."""
+    cells = notebook.get("cells", [])
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
             continue
         source = cell.get("source", "")
         for line in (source if isinstance(source, str) else "".join(source)).splitlines():
@@ -228,6 +157,31 @@ def _first_heading(executed: Path) -> str | None:
                 if title:
                     return re.sub(r"[*_`]", "", title)
     return None
+
+
+def _positive(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def _shown(value: Any) -> str:
+    """A parameter's value as it was written on the command line (YAML-like: ``[0, 1]``, ``cifar10``)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _changed_parameters(notebook: dict[str, Any]) -> list[str]:
+    """The parameters papermill gave this executed notebook that change what it computes, e.g.
+    ``overrides: epochs = 8`` (one entry per overridden profile field) or ``seeds = [0]``."""
+    papermill = notebook.get("metadata", {}).get("papermill", {}) if isinstance(notebook.get("metadata"), dict) else {}
+    parameters = papermill.get("parameters", {}) if isinstance(papermill, dict) else {}
+    changed = []
+    for name, value in (parameters.items() if isinstance(parameters, dict) else []):
+        if name in _PLUMBING or value is None:  # None: the notebook's own default
+            continue
+        if name == "overrides" and isinstance(value, dict):
+            changed += [f"overrides: {field} = {_shown(v)}" for field, v in value.items()]
+        else:
+            changed.append(f"{name} = {_shown(value)}")
+    return changed
 
 
 def _describe_stem(stem: str) -> tuple[str, str | None]:
@@ -276,11 +230,14 @@ def _item(root: Path, raw: dict[str, Any], used: set[str]) -> _Item:
         pngs = [f for f in present if f.lower().endswith(".png")]
         item.image = _url(pngs[0]) if pngs else None
         item.size = png_size(root / pngs[0]) if pngs else None
+        if item.size:
+            item.shown = figure_width(item.size, png_dpi(root / pngs[0]), _positive(raw.get("text_pt")))
+            item.wide, item.scrolls = item.shown > COLUMN_PX, item.shown > WINDOW_PX
     elif kind == "table":
         csvs = [f for f in present if f.lower().endswith(".csv")]
         if csvs:
             try:
-                item.table = _read_table(root / csvs[0])
+                item.table = read_table(root / csvs[0])
             except (ValueError, OSError, pd.errors.ParserError) as err:
                 item.problem = f"cannot read {csvs[0]}: {err}"
     else:
@@ -305,7 +262,8 @@ def _sections(root: Path, summary: dict[str, Any]) -> list[_Section]:
         run = runs.get(stem, {})
         slug_title, label = _describe_stem(stem)
         executed = root / "notebooks" / f"{stem}.ipynb"
-        title = _first_heading(executed) if executed.is_file() else None
+        notebook = _read_notebook(executed) if executed.is_file() else {}
+        title = _first_heading(notebook)
         links = []
         if (root / "html" / f"{stem}.html").is_file():
             links.append(("HTML", _url(f"html/{stem}.html")))
@@ -316,8 +274,21 @@ def _sections(root: Path, summary: dict[str, Any]) -> list[_Section]:
             stem=stem, title=_without_label(title or slug_title, label), label=label, anchor=_anchor(f"nb-{stem}"),
             status=run.get("status"), seconds=run.get("seconds"), error=run.get("error"),
             finished_at=run.get("finished_at"), links=links, items=items, problem=problems.get(stem),
+            changed=_changed_parameters(notebook),
         ))
     return sections
+
+
+def _changed_banner(sections: list[_Section]) -> list[tuple[str, str]]:
+    """(setting, which notebooks) for each parameter some notebook ran with that changes its numbers,
+    in the order first seen; empty when every notebook ran as its profile says."""
+    ran = [s for s in sections if s.status is not None or s.changed]
+    where: dict[str, list[str]] = {}
+    for section in ran:
+        for setting in section.changed:
+            where.setdefault(setting, []).append(section.stem)
+    return [(setting, f"all {len(ran)} notebooks" if len(stems) == len(ran) > 1 else ", ".join(stems))
+            for setting, stems in where.items()]
 
 
 def _banner(profile: Profile, data_root: str | None) -> tuple[str, list[str]]:
@@ -367,19 +338,21 @@ def build_report(profile: str, output_root: str | Path | None = None) -> Path:
         except ValueError:
             summary = {}  # shown as "not run by greenkd reproduce" rather than failing the report
     banner_class, banner = _banner(spec, summary.get("data_root"))
+    sections = _sections(root, summary)
     env = Environment(loader=PackageLoader("greenkd_lib.batch", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, duration=format_duration, nobreak=_nobreak)
+    env.filters.update(when=_when, duration=format_duration, nobreak=nobreak)
     page = env.get_template(TEMPLATE).render(
         page_px=PAGE_PX,
         long_cell=LONG_CELL,
-        char_em=_CHAR_EM,
+        char_em=CHAR_EM,
         title=f"greenkd — {profile} profile",
         profile=profile,
         banner_class=banner_class,
         banner=banner,
         run={k: v for k, v in summary.items() if k != "notebooks"},
-        sections=_sections(root, summary),
+        sections=sections,
+        changed=_changed_banner(sections),
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         version=_version(),
     )

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config.profiles import get_profile
-from ..paths import HOME_VARIABLE, notebooks_dir, outputs_root, project_root
+from ..paths import HOME_VARIABLE, notebooks_dir, outputs_root, project_root, runs_root
 from ..runs.atomic import atomic_write_text
 from ..runs.locking import WAIT_NOTES_VARIABLE
 from .progress import Eta, previous_times, Progress, Waits
+from .trainings import expected_trainings, record, Trainings
 from .schedule import run_batch
 
 __all__ = ["notebooks", "reproduce", "default_jobs", "NotebookResult", "NoNotebooksError"]
@@ -111,12 +112,10 @@ def _kernel_arguments(kernel_name: str) -> list[str]:
 
 
 def _export_html(executed: Path, target: Path) -> None:
-    from nbconvert import HTMLExporter
+    from .notebook_html import export_notebook
 
-    from .report import add_back_link
-
-    body, _ = HTMLExporter().from_filename(str(executed))
-    atomic_write_text(target, add_back_link(body))  # a way back to index.html from every notebook page
+    # Offline like the report (math as MathML, no CDN script), with a way back to index.html.
+    atomic_write_text(target, export_notebook(executed))
 
 
 @dataclass
@@ -267,6 +266,15 @@ def _write_summary(root: Path, results: list[NotebookResult], directory: Path, r
     atomic_write_text(path, json.dumps(summary, indent=2))
 
 
+def _previous_trainings(root: Path) -> dict | None:
+    """The last full batch's ``trainings`` block of ``summary.json``, kept through ``--only`` batches."""
+    try:
+        block = json.loads((root / "summary.json").read_text(encoding="utf-8")).get("trainings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return block if isinstance(block, dict) else None
+
+
 def _print_table(results: list[NotebookResult]) -> None:
     width = max(len("notebook"), *(len(r.notebook) for r in results))
     print(f"\n{'notebook':<{width}}  {'status':<6}  {'seconds':>8}  error")
@@ -279,7 +287,7 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
               output_root: str | Path | None = None, data_root: str | Path | None = None,
               extra_parameters: dict | None = None, kernel_name: str = "python3",
               directory: str | Path | None = None, executor: str | None = None,
-              ray_address: str | None = None) -> int:
+              ray_address: str | None = None, mlflow: bool = False) -> int:
     """Execute the notebooks, export them to HTML, build ``outputs/<profile>/index.html``.
 
     Returns 0 when every notebook ran, 1 when any failed (the others still run; each failed
@@ -287,6 +295,7 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
     wheel's copy outside a checkout); a folder without ``NN_*.ipynb`` raises :class:`NoNotebooksError`.
     ``executor``: how the notebooks train their runs (their ``executor`` parameter); with "ray" they
     join ``ray_address``'s cluster, else ``$RAY_ADDRESS``'s, else one local Ray started here.
+    ``mlflow``: also export the runs and figures to MLflow (``GREENKD_MLFLOW``, :mod:`greenkd_lib.engine.mlflow_sink`).
     """
     get_profile(profile)  # an unknown profile fails here, with the list of known ones
     from ..engine.executors import make_executor
@@ -315,9 +324,23 @@ def reproduce(profile: str = "quick", only: str | None = None, jobs: int | None 
     # The kernels start in the notebooks' folder (an installed wheel's lies in site-packages): they
     # resolve data/ and outputs/ in this process's project folder, not from where they start.
     home = {} if os.environ.get(HOME_VARIABLE, "").strip() else {HOME_VARIABLE: str(project_root())}
+    if mlflow:
+        home.update(_mlflow_switch(out_abs))
     with _environment(home), _ray_for_kernels(executor, ray_address):
         return _reproduce(profile, paths, offered, extra_parameters, jobs, kernel_name, kernel_args, out_abs, nb_dir,
                           only)
+
+
+def _mlflow_switch(out_abs: Path) -> dict[str, str]:
+    """``GREENKD_MLFLOW`` for the kernels (a URI it names already is kept); a missing extra fails here."""
+    from ..engine import mlflow_sink
+
+    value = os.environ.get(mlflow_sink.VARIABLE, "").strip()
+    switch = {mlflow_sink.VARIABLE: value if "://" in value else "1"}
+    with _environment(switch):
+        uri = mlflow_sink.tracking_uri(out_abs)
+    print(f"MLflow: runs and figures go to {uri}", flush=True)
+    return switch
 
 
 def _nothing_to_run(folder: Path, given: bool) -> str:
@@ -362,7 +385,10 @@ def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_p
     root.mkdir(parents=True, exist_ok=True)
 
     stems = [job.source.stem for job in plan]
-    progress = Progress(len(plan), Eta(*previous_times(root, stems, jobs), stems))
+    parameters = dict(extra_parameters or {})
+    trainings = Trainings(runs_root(out_abs), profile, expected_trainings(root, profile, parameters))
+    progress = Progress(len(plan), Eta(*previous_times(root, stems, jobs), stems), trainings=trainings)
+    progress.start_ticking()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     pm_logger = logging.getLogger("papermill")
@@ -375,6 +401,7 @@ def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_p
                                                                         jobs, progress, waits))
         finally:
             waits.close()
+            progress.close()
             pm_logger.setLevel(old_level)
     total = time.perf_counter() - start
 
@@ -390,6 +417,8 @@ def _reproduce(profile: str, paths: list[Path], offered: dict[str, Any], extra_p
         "started_at": started_at,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "total_s": round(total, 2),
+        # What the next batch expects (its time left): only a batch that ran every notebook knows it.
+        "trainings": record(trainings, total, parameters) if only is None else _previous_trainings(root),
     })
 
     from .report import build_report, format_duration

@@ -16,6 +16,7 @@ from ..carbon import Footprint
 from ..carbon.emissions_csv import EMISSIONS_FILE, append_emissions, emissions_data
 from ..runs import Run, RunStore
 from ..runs.store import Verifier
+from . import mlflow_sink
 
 __all__ = ["emissions_path", "log_emissions", "get_or_run_logged"]
 
@@ -53,7 +54,9 @@ def log_emissions(store: RunStore, result: Mapping[str, Any], country: str | Non
 def get_or_run_logged(store: RunStore, config: Mapping, train_fn: Callable[[Run], Mapping], *,
                       country: str | None, verify: Verifier | None = None,
                       timeout: float | None = None) -> dict:
-    """``store.get_or_run(config, train_fn, ...)``, logging the run's emissions when this call trained it."""
+    """``store.get_or_run(config, train_fn, ...)``, logging the run's emissions when this call trained it,
+    and the run to MLflow when ``GREENKD_MLFLOW`` asks for it (:mod:`.mlflow_sink`)."""
+    mlflow_uri = mlflow_sink.tracking_uri(store.root.parent)  # None when off; a missing extra fails before training
     trained = False
 
     def train_and_note(run: Run) -> Mapping:
@@ -65,4 +68,6 @@ def get_or_run_logged(store: RunStore, config: Mapping, train_fn: Callable[[Run]
     result = store.get_or_run(config, train_and_note, verify=verify, timeout=timeout)
     if trained:
         log_emissions(store, result, country)
+    if mlflow_uri is not None:
+        mlflow_sink.log_result(store, result, mlflow_uri)
     return result

@@ -1,7 +1,9 @@
 """Saving a notebook's figures (PNG + SVG) and tables (CSV + Markdown) under ``outputs/<profile>/``.
 
 Each saved item is also recorded, with its caption, in ``outputs/<profile>/manifest/<notebook>.json``
-so that the HTML report can show every figure and table in the paper's order.
+so that the HTML report can show every figure and table in the paper's order (a figure with its
+smallest text's size, ``text_pt``, by which the report sizes it). With ``GREENKD_MLFLOW``
+on, each is also an artifact of the notebook's MLflow run (:mod:`.mlflow_notebook`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,32 @@ import pandas as pd
 
 from ..paths import outputs_root
 from ..runs.atomic import atomic_write_bytes, atomic_write_text
+from .mlflow_notebook import NotebookRun
 
-__all__ = ["NotebookOutputs"]
+__all__ = ["NotebookOutputs", "smallest_text_pt"]
+
+
+def smallest_text_pt(fig: Any) -> float | None:
+    """The font size, in points, of the smallest text a matplotlib figure draws (``None``: no text).
+
+    Hidden artists and the axis of an ``axis("off")`` Axes are skipped, as drawing skips them."""
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    sizes: list[float] = []
+    stack = [fig]
+    while stack:
+        artist = stack.pop()
+        if not artist.get_visible():
+            continue
+        if isinstance(artist, Text) and artist.get_text().strip():
+            sizes.append(float(artist.get_fontsize()))
+        children = artist.get_children()
+        if isinstance(artist, Axes) and not artist.axison:
+            children = [c for c in children if not isinstance(c, Axis)]
+        stack.extend(children)
+    return round(min(sizes), 2) if sizes else None
 
 
 class NotebookOutputs:
@@ -29,6 +55,8 @@ class NotebookOutputs:
         self.tables = self.root / "tables"
         self._manifest_path = self.root / "manifest" / f"{notebook}.json"
         self._items: list[dict[str, Any]] = []
+        # None unless GREENKD_MLFLOW asks for the export (then a missing mlflow fails here, before any training).
+        self._mlflow = NotebookRun.from_environment(notebook, profile, outputs_root(output_root), self.root)
 
     def figure(self, fig: Any, name: str, caption: str) -> list[Path]:
         """Save a matplotlib figure as PNG and SVG; return the paths."""
@@ -41,7 +69,8 @@ class NotebookOutputs:
             path = self.figures / f"{name}.{ext}"
             atomic_write_bytes(path, buf.getvalue())
             paths.append(path)
-        self._record("figure", name, caption, paths)
+        # The report sizes the figure so that this, its smallest text, stays readable on the page.
+        self._record("figure", name, caption, paths, text_pt=smallest_text_pt(fig))
         return paths
 
     def table(self, df: pd.DataFrame, name: str, caption: str, float_format: str = ".4g") -> list[Path]:
@@ -57,9 +86,12 @@ class NotebookOutputs:
         self._record("table", name, caption, [csv_path, md_path])
         return [csv_path, md_path]
 
-    def _record(self, kind: str, name: str, caption: str, paths: list[Path]) -> None:
+    def _record(self, kind: str, name: str, caption: str, paths: list[Path], **extra: Any) -> None:
         self._items = [i for i in self._items if not (i["kind"] == kind and i["name"] == name)]
         self._items.append({"kind": kind, "name": name, "caption": caption,
-                            "files": [str(p.relative_to(self.root)) for p in paths]})
+                            "files": [str(p.relative_to(self.root)) for p in paths],
+                            **{k: v for k, v in extra.items() if v is not None}})
         manifest = {"notebook": self.notebook, "profile": self.profile, "items": self._items}
         atomic_write_text(self._manifest_path, json.dumps(manifest, indent=2))
+        if self._mlflow is not None:
+            self._mlflow.log(paths, self._manifest_path)

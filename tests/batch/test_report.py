@@ -13,7 +13,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 
 from greenkd_lib.batch.report import (_banner, _describe_stem, add_back_link, BEYOND_THE_PAPER, build_report,
-                                      format_duration, png_size, short_caption, TEMPLATE)
+                                      figure_width, format_duration, MIN_FIGURE_SCALE, MIN_TEXT_PX, png_dpi,
+                                      png_size, short_caption, TEMPLATE)
 from greenkd_lib.config.profiles import get_profile
 
 
@@ -150,3 +151,63 @@ def test_format_duration_and_the_smoke_banner():
     assert format_duration(None) == "" and format_duration("x") == ""
     _, paragraphs = _banner(get_profile("smoke"), None)
     assert "seconds-long" not in paragraphs[0] and "minutes" in paragraphs[0]
+
+
+# -- figures shown large enough to read (issue 30) -------------------------------------------------
+def _column_px(page: str) -> float:
+    """The report's text column in CSS px, from its own stylesheet (main's max width less its padding)."""
+    m = re.search(r"main \{ max-width:(\d+)px; margin:0 auto; padding:[\d.]+rem ([\d.]+)rem", page)
+    return int(m.group(1)) - 2 * float(m.group(2)) * 16
+
+
+def _shown_px(page: str, name: str, png_width: int) -> float:
+    """How wide the page shows figure ``name``: a wide figure's own width, else the PNG's, at most the column."""
+    figure = re.search(rf'<figure id="figure-{name.replace("_", "-")}">(.*?)</figure>', page, re.S).group(1)
+    wide = re.search(r'class="figure-wide" style="--w:(\d+)px"', figure)
+    return float(wide.group(1)) if wide else min(png_width, _column_px(page))
+
+
+def test_figures_are_shown_so_that_their_smallest_text_is_readable(tmp_path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from greenkd_lib.paper.outputs import NotebookOutputs
+
+    out = NotebookOutputs("06_table3_architectures", "quick", tmp_path)
+    shapes = {"small": ((5, 3), 9), "column": ((9, 4), 10), "wide": ((15, 4), 7), "tiny_text": ((14, 3), 5),
+              "very_wide": ((30, 3), 8)}
+    for name, (size, pt) in shapes.items():
+        fig, ax = plt.subplots(figsize=size)
+        ax.plot([0, 1], [0, 1], label="a curve")
+        ax.set_xticks([0, 1], ["left", "right"], fontsize=pt)
+        ax.legend(fontsize=pt + 1)
+        out.figure(fig, name, f"A {name} figure")
+        plt.close(fig)
+    page = build_report("quick", tmp_path).read_text()
+    column = _column_px(page)
+    manifest = {i["name"]: i for i in json.loads((out.root / "manifest" / "06_table3_architectures.json").read_text())["items"]}
+    for name, (_, pt) in shapes.items():
+        png = out.root / manifest[name]["files"][0]
+        width, _ = png_size(png)
+        dpi = png_dpi(png)
+        assert dpi == 150 and manifest[name]["text_pt"] == pt
+        scale = _shown_px(page, name, width) / width
+        text_px = pt * dpi / 72 * scale
+        assert scale >= MIN_FIGURE_SCALE - 0.005, f"{name}: {width} px shown at {scale:.2f}"
+        # A PNG is never enlarged past its pixels: text too small even there is the figure's to fix.
+        assert text_px >= MIN_TEXT_PX - 0.05 or scale == 1, f"{name}: its {pt} pt text shows at {text_px:.1f} px"
+        assert (_shown_px(page, name, width) > column) == ('class="figure-wide"' in re.search(
+            rf'<figure id="figure-{name.replace("_", "-")}">(.*?)</figure>', page, re.S).group(1))
+    assert 'style="--w:' in page and "scroll it sideways, or open the PNG" in page  # very_wide exceeds a window
+
+
+def test_figure_width_rules():
+    assert figure_width((800, 400), 150, 8, column_px=1132) == 800  # fits: its own pixels
+    assert figure_width((1500, 400), 150, 10, column_px=1132) == 1132  # the column, text 15.7 px
+    assert figure_width((2200, 400), 150, 7, column_px=1132) == round(2200 * 9 / (7 * 150 / 72))  # text at 9 px
+    assert figure_width((3000, 400), None, None, column_px=1132) == 3000 * MIN_FIGURE_SCALE  # unknown text
+    assert figure_width((3000, 400), 150, 3, column_px=1132) == 3000  # never enlarged past its pixels
+    png = Path(__file__)  # not a PNG
+    assert png_dpi(png) is None and png_dpi(Path("/nowhere.png")) is None
