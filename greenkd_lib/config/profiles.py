@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 __all__ = ["TrainingKnobs", "Profile", "PROFILES", "get_profile", "scaled_milestones", "checked", "check_fields",
-           "check_image_size", "KNOB_RULES", "PROFILE_RULES", "RUN_RULES"]
+           "check_image_size", "KNOB_RULES", "PROFILE_RULES", "RUN_RULES", "GRID_MODES"]
 
 
 # -- the rules every knob is checked against, in one place --------------------------------------
@@ -53,6 +53,11 @@ def _items(ok: Callable[[Any], bool], *, empty: bool = False, increasing: bool =
 
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+
+# How tuned KD trains its tau grid: one complete training per tau (the paper's), or the grid's students in
+# lockstep in one process, the teacher's forward pass once per batch (greenkd_lib/engine/shared_grid.py).
+GRID_MODES: tuple[str, ...] = ("naive", "shared")
 
 
 # The KL reductions of the KD term: Hinton's 'batchmean', and 'mean' as the authors computed it.
@@ -107,6 +112,8 @@ PROFILE_RULES: dict[str, Rule] = {
     "teacher_schedule": (lambda v: isinstance(v, dict) and set(v) <= {"epochs", "milestones"},
                          "a dict of the teacher's own 'epochs' and 'milestones' (empty: the students')",
                          "{'epochs': 15, 'milestones': [12]}"),
+    "grid": (lambda v: v in GRID_MODES, "'naive' (one training per tau, the paper's) or 'shared' (the grid's "
+             "students in lockstep on one teacher pass)", "'shared'"),
 }
 
 # The fields of one run beside its training knobs (greenkd_lib.config.run.RunConfig).
@@ -227,6 +234,9 @@ class Profile(TrainingKnobs):
     # ImageNet weights for the paper's VGG16 detector backbone (ssd_vgg16 runs only; models.detection.pretrained):
     # a path, or a VGG16_Weights name whose file is in torch's cache. None, or not found: random weights.
     backbone_weights: str | None = None
+    # How tuned KD trains its tau grid (GRID_MODES): "naive", one complete training per tau (the paper's and
+    # Table 1's "tuned KD"); "shared", the same students for less (one teacher forward per batch for all).
+    grid: str = "naive"
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field out of its range, the value and a valid example."""

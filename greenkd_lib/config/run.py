@@ -56,6 +56,10 @@ class RunConfig(TrainingKnobs):
     precision: str = "fp32"  # "bf16": autocast (Profile.precision)
     channels_last: bool = True
     backbone_weights: str | None = None  # the paper's VGG16 detector: ImageNet weights (Profile.backbone_weights)
+    # The taus of the shared-teacher grid this run trains in (engine/shared_grid.py: the grid's students in
+    # lockstep in one process, one teacher forward per batch); None: trained alone, the naive grid's way.
+    # Its numbers are the naive run's; its key differs, since its cost is a share of the grid's.
+    shared_grid: tuple[float, ...] | None = None
     carbon: CarbonSettings = field(default_factory=CarbonSettings)
     profile: str = "custom"
 
@@ -65,11 +69,15 @@ class RunConfig(TrainingKnobs):
         self.validate()
         check_fields(self, RUN_RULES)  # the training knobs are validate()'s
         check_image_size(self.image_size, [self.model])
+        if self.shared_grid is not None:
+            object.__setattr__(self, "shared_grid", _checked_shared_grid(self))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; the run store hashes it."""
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
+        if self.shared_grid is not None:
+            d["shared_grid"] = list(self.shared_grid)
         if self.teacher is not None:
             d["teacher"] = self.teacher.to_dict()
         if d["method_params"] is None:
@@ -86,9 +94,31 @@ class RunConfig(TrainingKnobs):
             d["teacher"] = cls.from_dict(d["teacher"])
         d["carbon"] = CarbonSettings(**(d.get("carbon") or {}))
         d["milestones"] = tuple(d.get("milestones", ()))
+        if d.get("shared_grid") is not None:
+            d["shared_grid"] = tuple(d["shared_grid"])
         return cls(**d)
 
 
 # Fields that a run's dict (and so its hash) holds only where they differ from these values.
 _STORED_IF_NOT: dict[str, Any] = {"precision": "fp32", "channels_last": True, "optimizer": "sgd",
-                                   "backbone_weights": None}
+                                   "backbone_weights": None, "shared_grid": None}
+
+
+def _checked_shared_grid(cfg: RunConfig) -> tuple[float, ...]:
+    """``cfg.shared_grid`` as sorted distinct floats, or ``ValueError``: a grid of fixed taus > 0 that
+    holds the run's own tau, of a run with a teacher."""
+    grid = cfg.shared_grid
+    fix = "e.g. shared_grid=(1.0, 4.0, 16.0) with temperature={'type': 'fixed', 'tau': 4.0}"
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, (tuple, list)) or not grid or not all(
+            isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and t > 0 for t in grid):
+        raise ValueError(f"shared_grid must be None or a non-empty list of taus > 0, got {grid!r}; {fix}")
+    taus = tuple(sorted({float(t) for t in grid}))
+    if len(taus) != len(grid):
+        raise ValueError(f"shared_grid must not repeat a tau, got {grid!r}; {fix}")
+    tau = (cfg.temperature or {}).get("tau") if (cfg.temperature or {}).get("type") == "fixed" else None
+    if tau is None or float(tau) not in taus:
+        raise ValueError(f"a run of a shared grid has a fixed tau of that grid; got temperature={cfg.temperature!r} "
+                         f"and shared_grid={grid!r}; {fix}")
+    if cfg.teacher is None:
+        raise ValueError("a shared grid shares its teacher's forward pass: a run with shared_grid needs a teacher")
+    return taus

@@ -76,18 +76,21 @@ class MeteredEpochs:
 
     ``with MeteredEpochs(...) as epochs:`` starts the meter (and stops it, and closes the bar, however
     the loop ends); :meth:`end` measures, counts and checkpoints an epoch; :meth:`finish` stores the
-    final weights once every epoch is done.
+    final weights once every epoch is done.  ``meter``: another meter to read (a shared grid's student: its
+    share of the grid's meter, which the grid starts and stops).
     """
 
     def __init__(self, cfg: RunConfig, run: Run, record: RunRecord, lost: Footprint | None, *,
                  steps_per_epoch: int, progress: bool, student_flops: int, flops_per_sample: int,
-                 eval_samples_per_epoch: int) -> None:
+                 eval_samples_per_epoch: int, meter: CarbonMeter | None = None) -> None:
         self.run, self.record = run, record
         self.prior = record.footprint  # what earlier parts of an interrupted run cost
         self.student_flops, self.flops_per_sample = student_flops, flops_per_sample
         self.eval_samples_per_epoch = eval_samples_per_epoch
         self.carried = lost if lost is not None else Footprint.zero(cfg.carbon.carbon_intensity)
-        self.meter = CarbonMeter(country_iso_code=cfg.carbon.country, carbon_intensity=cfg.carbon.carbon_intensity)
+        # A shared grid's student (loops/lockstep.py) is charged its share of the grid's meter instead.
+        self.meter = meter if meter is not None else CarbonMeter(country_iso_code=cfg.carbon.country,
+                                                                 carbon_intensity=cfg.carbon.carbon_intensity)
         self.bar = progress_bar(cfg, steps_per_epoch, record.epoch, enabled=progress)
         self.tally: EnergyTally | None = None
 

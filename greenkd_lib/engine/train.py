@@ -53,6 +53,12 @@ def get_or_run(cfg: RunConfig, *, store: RunStore | None = None, data_root: str 
         get_or_run(cfg.teacher, store=store, data_root=data_root, device=device, progress=progress,
                    lock_timeout=lock_timeout, num_workers=num_workers)
 
+    if cfg.shared_grid is not None:  # trained with its grid's other students, on one teacher pass
+        from .shared_grid import get_or_run_grid
+
+        return get_or_run_grid(cfg, store=store, data_root=data_root, device=device, progress=progress,
+                               lock_timeout=lock_timeout, num_workers=num_workers)
+
     def train_fn(run: Run) -> Mapping[str, Any]:
         # One of the machine's training slots, at the machine's per-training thread count (slots.py).
         with training_slot(device, what=run_label(cfg)) as slot:
@@ -72,5 +78,8 @@ def train(cfg: RunConfig, run: Run, *, store: RunStore, data_root: str | Path | 
     ``num_workers``: processes that decode image folders and feed a split that cannot be held on the
     device (None: the ``num_workers`` of the profile named in ``cfg``, 0 for a custom one).
     """
+    if cfg.shared_grid is not None:
+        raise ValueError(f"{run_label(cfg)} is a member of a shared grid: it trains with its grid, through get_or_run "
+                         "(greenkd_lib.engine.shared_grid.get_or_run_grid)")
     return loop_for(cfg).train(run, store=store, data_root=data_root, device=device, progress=progress,
                                num_workers=num_workers)

@@ -19,6 +19,8 @@ ARMS: dict[str, tuple[str, str, str, str]] = {
     "scratch": ("Student alone", "alone", "0.65", "D"),
     "kd": ("KD, fixed tau", "KD, fixed", "tab:orange", "v"),
     "kd-tuned": ("KD, tuned tau", "KD, tuned", "tab:red", "o"),
+    # The same grid's students trained together on one teacher pass (beyond the paper: engine/shared_grid.py).
+    "kd-tuned-shared": ("KD, tuned tau, shared teacher", "KD, tuned, shared", "tab:purple", "P"),
     "ours": ("Ours, stochastic tau", "ours", "tab:green", "^"),
 }
 

@@ -202,20 +202,61 @@ class Lab:
 
     def kd_grid(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
                 seeds: Iterable[int] | None = None, method: str = "kd",
-                params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """One full training of ``method`` per tau of the grid and per seed (Fig 3a)."""
+                params: dict[str, Any] | None = None, grid_mode: str | None = None) -> pd.DataFrame:
+        """One full training of ``method`` per tau of the grid and per seed (Fig 3a).
+
+        ``grid_mode`` (None: the profile's ``grid``): "naive", one complete training per tau (the
+        paper's); "shared", each seed's students trained together on one teacher pass per batch
+        (:mod:`greenkd_lib.engine.shared_grid`): the same accuracies, each run charged its share of
+        the grid's measured cost; its rows have a ``grid`` column that says so."""
         grid = self.profile.tau_grid if grid is None else checked("grid", grid, "tau_grid")
         seeds = self._seeds(seeds)
+        mode = self._grid_mode(grid_mode, method)
+        if mode == "shared":
+            return self._shared_grid(grid, student, teacher, seeds, method, params)
         # The whole grid at once, so that its runs train side by side.
         self.run_all(self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
                      for t in grid for s in seeds)
         return pd.concat([self.kd(t, student, teacher, seeds, method, params) for t in grid], ignore_index=True)
 
+    def _grid_mode(self, grid_mode: str | None, method: str) -> str:
+        """The grid mode asked for (None: the profile's); a method without a pre-trained teacher to share
+        (DML, data-free, detection) trains naively under a shared profile, and refuses an explicit request."""
+        mode = self.profile.grid if grid_mode is None else checked("grid_mode", grid_mode, "grid")
+        spec = get_method(method)
+        if mode == "shared" and (not spec.needs_teacher or spec.data_free or self.is_detection):
+            if grid_mode is None:
+                return "naive"
+            raise ValueError(f"a shared grid shares a pre-trained teacher's forward pass over real images; method "
+                             f"{spec.name!r} on {self.dataset!r} has none to share: use grid_mode='naive'")
+        return mode
+
+    def _shared_grid(self, grid, student, teacher, seeds, method, params) -> pd.DataFrame:
+        from ..engine.shared_grid import shared_member
+
+        members = {s: [(t, shared_member(self.kd_config(FixedTemperature(t).config(), student, teacher, s,
+                                                         method=method, params=params), grid)) for t in grid]
+                   for s in seeds}
+        # One member per seed to the executor: asking for one trains its whole grid (each seed's in a worker).
+        self.run_all(next(cfg for _, cfg in ms if self.store.run(cfg.to_dict()).result() is None)
+                     for ms in members.values() if any(self.store.run(c.to_dict()).result() is None for _, c in ms))
+        rows = self._rows((cfg, {"method": "kd", "tau": float(t)}) for s in seeds for t, cfg in members[s])
+        rows["grid"] = "shared"
+        return rows.sort_values(["tau", "seed"], kind="stable", ignore_index=True)
+
     def tuned_kd(self, grid: Iterable[float] | None = None, student: str | None = None, teacher: str | None = None,
                  seeds: Iterable[int] | None = None, method: str = "kd",
-                 params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Traditional KD: per seed, the grid's best tau on *validation*; its cost is the whole grid's."""
-        return tune(self.kd_grid(grid, student, teacher, seeds, method, params))
+                 params: dict[str, Any] | None = None, grid_mode: str | None = None) -> pd.DataFrame:
+        """Traditional KD: per seed, the grid's best tau on *validation*; its cost is the whole grid's.
+
+        ``grid_mode="shared"`` (or the profile's ``grid``): the grid trained on one teacher pass; its
+        rows say so (``grid`` column "shared", temperature "tuned tau=... (shared-teacher grid of N)")
+        and the tables that show it beside the naive grid name it "KD, tuned tau, shared teacher"."""
+        rows = self.kd_grid(grid, student, teacher, seeds, method, params, grid_mode)
+        tuned = tune(rows)
+        if "grid" in rows:  # a shared grid's: its cost is not the paper's naive grid's, and it says so
+            tuned["temperature"] = tuned["temperature"].str.replace("(grid of", "(shared-teacher grid of", regex=False)
+        return tuned
 
     def stochastic_kd(self, low: float | None = None, high: float | None = None, per: str = "batch",
                       integer: bool = True, distribution: str = "uniform", student: str | None = None,
@@ -242,16 +283,17 @@ class Lab:
 
     def tuned_and_ours(self, method: str = "kd", grid: Iterable[float] | None = None, student: str | None = None,
                        teacher: str | None = None, seeds: Iterable[int] | None = None,
-                       params: dict[str, Any] | None = None) -> pd.DataFrame:
+                       params: dict[str, Any] | None = None, grid_mode: str | None = None) -> pd.DataFrame:
         """Table 4's pair for one objective: tuned KD over the grid (one row per seed) and ours
-        (stochastic tau per batch), all their runs trained side by side."""
+        (stochastic tau per batch), all their runs trained side by side (``grid_mode``: see :meth:`kd_grid`)."""
         grid = self.profile.tau_grid if grid is None else checked("grid", grid, "tau_grid")
         seeds = self._seeds(seeds)
         ours = self._stochastic_configs(None, None, "batch", True, "uniform", student, teacher, seeds, None,
                                         method, params)
-        self.run_all([self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method, params=params)
-                      for t in grid for s in seeds] + [cfg for cfg, _ in ours])
-        return pd.concat([self.tuned_kd(grid, student, teacher, seeds, method, params), self._rows(ours)],
+        if self._grid_mode(grid_mode, method) == "naive":
+            self.run_all([self.kd_config(FixedTemperature(t).config(), student, teacher, s, method=method,
+                                         params=params) for t in grid for s in seeds] + [cfg for cfg, _ in ours])
+        return pd.concat([self.tuned_kd(grid, student, teacher, seeds, method, params, grid_mode), self._rows(ours)],
                          ignore_index=True)
 
     # -- reading back --------------------------------------------------------------------------

@@ -45,10 +45,20 @@ QUANTITIES: dict[str, tuple[str, str | None]] = {
 """Each Table 1 quantity set beside the paper: (our column, the paper's Table 4 column or None)."""
 
 
-def runs(labs: Iterable[Lab], student: str) -> pd.DataFrame:
-    """Teacher, student alone, tuned KD and ours of ``student``, one row per data set and seed (trained if missing)."""
+def runs(labs: Iterable[Lab], student: str, shared_grid: bool = False) -> pd.DataFrame:
+    """Teacher, student alone, tuned KD and ours of ``student``, one row per data set and seed (trained if missing).
+
+    ``shared_grid``: also tuned KD's grid trained on a shared teacher (beyond the paper; the arm
+    ``kd-tuned-shared``, "KD, tuned tau, shared teacher"), beside tuned KD's own row (the profile's
+    ``grid``: the paper's naive grid unless a profile says otherwise)."""
+    def shared(lab: Lab) -> list[pd.DataFrame]:
+        if not shared_grid or lab.profile.grid == "shared":  # tuned KD's row is the shared grid already
+            return []
+        return [lab.tuned_kd(student=student, grid_mode="shared").assign(method="kd-tuned-shared")]
+
     return pd.concat([pd.concat([lab.teacher(), lab.student_from_scratch(student), lab.tuned_kd(student=student),
-                                 lab.stochastic_kd(student=student)]) for lab in labs], ignore_index=True)
+                                 *shared(lab), lab.stochastic_kd(student=student)]) for lab in labs],
+                     ignore_index=True)
 
 
 def chosen_taus(rows: pd.DataFrame) -> pd.DataFrame:
@@ -60,9 +70,10 @@ def chosen_taus(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _temperature(method: str, rows: pd.DataFrame, grid: Iterable[float]) -> str:
-    if method == "kd-tuned":
+    if method in ("kd-tuned", "kd-tuned-shared"):
         chosen = ", ".join(f"{t:g}" for t in rows["tau"])
-        return f"tuned on validation over {{{', '.join(f'{t:g}' for t in grid)}}}: {chosen}"
+        shared = " (shared teacher: one teacher pass)" if "grid" in rows and (rows["grid"] == "shared").all() else ""
+        return f"tuned on validation over {{{', '.join(f'{t:g}' for t in grid)}}}{shared}: {chosen}"
     return rows["temperature"].iloc[0] or "none (cross-entropy)"
 
 

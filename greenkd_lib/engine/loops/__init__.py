@@ -2,7 +2,8 @@
 
 :mod:`.base` holds what they share (seeding, optimizer, method set-up, resume, metered epochs, the
 epoch of steps); :mod:`.classification`, :mod:`.datafree` and :mod:`.detection` say where a task's
-data, models and batches come from and how it is scored.
+data, models and batches come from and how it is scored; :mod:`.lockstep` trains the students of a
+shared tau grid together from the same parts (:mod:`greenkd_lib.engine.shared_grid`).
 """
 
 from __future__ import annotations

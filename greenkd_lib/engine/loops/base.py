@@ -5,7 +5,9 @@ method's :class:`~greenkd_lib.methods.Setup`, resume, the metered epochs, one ep
 A task's loop (classification, data-free, detection) is a :class:`Loop` subclass that overrides the
 hooks: where its data, student, teacher and batches come from, how it scores an epoch, and what it
 adds to the result. :meth:`Loop.train` calls them in one fixed order, the order of every draw from
-the global RNGs, so that a run's numbers depend on its config alone.
+the global RNGs, so that a run's numbers depend on its config alone. Its parts (:meth:`Loop.prepare`,
+:class:`EpochSteps`, :meth:`Loop.end_epoch`, :meth:`Loop.conclude`) also drive the students of a shared
+grid in lockstep (:mod:`.lockstep`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from ...runs import Run, RunStore
 from ...runs.recovery import check_train_result
 from ..configs import run_label
 from ..epochs import EpochLosses, MeteredEpochs, resume_state, SYNC_EVERY
+from ..record import RunRecord
 from ..inputs import num_workers_for, precision_context
 
-__all__ = ["Loop", "Teacher", "seed_everything", "optimizer_factory", "train_epoch", "finished_run"]
+__all__ = ["Loop", "Teacher", "Prepared", "seed_everything", "global_rng_state", "set_global_rng_state",
+           "optimizer_factory", "epoch_generator", "EpochSteps", "train_epoch", "finished_run"]
 
 Batches = Callable[[torch.Generator], Iterable[tuple[Any, Any, Any]]]
 
@@ -39,6 +43,22 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def global_rng_state(dev: torch.device) -> tuple:
+    """The global RNGs' states: torch's, NumPy's, Python's and, on CUDA, the device's."""
+    cuda = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
+    return torch.get_rng_state(), np.random.get_state(), random.getstate(), cuda
+
+
+def set_global_rng_state(state: tuple, dev: torch.device) -> None:
+    """Set the global RNGs from :func:`global_rng_state`."""
+    torch_state, numpy_state, python_state, cuda_state = state
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+    if cuda_state is not None:
+        torch.cuda.set_rng_state(cuda_state, dev)
 
 
 def _lr_factor(cfg: RunConfig, steps_per_epoch: int):
@@ -70,30 +90,58 @@ def optimizer_factory(cfg: RunConfig, steps_per_epoch: int):
     return make
 
 
+def epoch_generator(cfg: RunConfig, epoch: int) -> torch.Generator:
+    """The generator of epoch ``epoch``'s batch order (and, on the device path, its augmentations)."""
+    # The order depends only on (seed, epoch), so a resumed run sees the same batches, and so does
+    # every student of a shared grid (lockstep.py).
+    return torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+
+
+class EpochSteps:
+    """One epoch of one model's steps, a batch at a time: :func:`train_epoch` feeds it an epoch's
+    batches; a shared grid (:mod:`.lockstep`) feeds the same batches to one per student.
+
+    ``tick()``, if given, is called after every batch (the energy tally)."""
+
+    def __init__(self, epoch: int, model, method: DistillationMethod, optimizer, scheduler, steps_per_epoch: int,
+                 bar, tick: Callable[[], None] | None = None) -> None:
+        model.train()
+        method.new_epoch()
+        self.method, self.optimizer, self.scheduler, self.steps_per_epoch = method, optimizer, scheduler, steps_per_epoch
+        self.bar, self.tick = bar, tick
+        self.losses = EpochLosses(epoch)
+        self.shown = 0
+
+    def step(self, x, y, index) -> None:
+        """One optimisation step of the method on the batch."""
+        terms = self.method.train_step(x, y, index, self.optimizer)
+        self.losses.add({name: value.detach() for name, value in terms.items()}, x)
+        self.scheduler.step()
+        if self.tick is not None:
+            self.tick()
+        done = len(self.losses)
+        if done % SYNC_EVERY == 0 or done == self.steps_per_epoch:
+            self.losses.check_finite()
+            self.bar.update(done - self.shown)
+            self.shown = done
+
+    def totals(self) -> tuple[float, dict[str, float], int]:
+        """The summed loss, each named term's sum, and the samples seen; raises
+        ``TrainingDivergedError`` on a NaN or infinite loss."""
+        return self.losses.totals()
+
+
 def train_epoch(cfg: RunConfig, epoch: int, model, method: DistillationMethod, optimizer, scheduler,
                 batches: Batches, steps_per_epoch: int, bar, tick: Callable[[], None] | None = None
                 ) -> tuple[float, dict[str, float], int]:
     """One epoch of ``method``'s steps: the summed loss, each named term's sum, and the samples seen.
 
     ``batches(generator)``: the epoch's ``(x, y, index)`` batches on the device, in an order drawn from
-    ``generator``. ``tick()``, if given, is called after every batch (the energy tally)."""
-    model.train()
-    method.new_epoch()
-    # The order depends only on (seed, epoch), so a resumed run sees the same batches. On the device
-    # path the augmentations are drawn from it too, after the order.
-    generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    losses = EpochLosses(epoch)
-    shown = 0
-    for step, (x, y, index) in enumerate(batches(generator)):
-        losses.add({name: value.detach() for name, value in method.train_step(x, y, index, optimizer).items()}, x)
-        scheduler.step()
-        if tick is not None:
-            tick()
-        if (step + 1) % SYNC_EVERY == 0 or step + 1 == steps_per_epoch:
-            losses.check_finite()
-            bar.update(len(losses) - shown)
-            shown = len(losses)
-    return losses.totals()  # raises TrainingDivergedError on a NaN or infinite loss
+    ``generator`` (:func:`epoch_generator`). ``tick()``, if given, is called after every batch (the energy tally)."""
+    steps = EpochSteps(epoch, model, method, optimizer, scheduler, steps_per_epoch, bar, tick)
+    for x, y, index in batches(epoch_generator(cfg, epoch)):
+        steps.step(x, y, index)
+    return steps.totals()
 
 
 def finished_run(cfg: RunConfig, store: RunStore) -> tuple[Run, dict[str, Any]]:
@@ -116,6 +164,30 @@ class Teacher:
     flops: int | None = None
     feature_dim: int | None = None
     module: torch.nn.Module | None = None
+
+
+@dataclass
+class Prepared:
+    """A run set up to train (:meth:`Loop.prepare`): its model, method, optimizer and schedule loaded from
+    its last checkpoint (or fresh), where its batches come from, its FLOPs per image and its record."""
+
+    run: Run
+    bundle: Any
+    dev: torch.device
+    model: torch.nn.Module
+    teacher: Teacher | None
+    method: DistillationMethod
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    inputs: Any
+    steps_per_epoch: int
+    student_flops: int
+    teacher_flops: int
+    flops_per_sample: int
+    batches: Batches
+    record: RunRecord
+    lost: Any  # the Footprint of work a killed process did after the checkpoint resumed from, or None
+    rng_after_inputs: tuple  # the global RNGs' state once its inputs were built (global_rng_state)
 
 
 class Loop:
@@ -183,6 +255,67 @@ class Loop:
         """After the result is built: store what the loop keeps beside the weights."""
 
     # -- the loop ---------------------------------------------------------------------------------
+    def prepare(self, run: Run, *, store: RunStore, bundle, dev: torch.device, workers: int,
+                shared_inputs: "Prepared | None" = None,
+                teacher_forward: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> Prepared:
+        """Set the run up to train: seed, build, load its teacher, resume from its last checkpoint.
+
+        ``shared_inputs``: another run's set-up whose batches this run shares (a shared grid's: same seed,
+        models and data, so the same draws up to there; its random state after building them is taken
+        over, as if this run had built them). ``teacher_forward``: wraps the frozen teacher that the
+        method calls (a shared grid's one forward per batch). Every draw from the global RNGs happens
+        here in one fixed order.
+        """
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        model = self.build_student(bundle, dev)
+        teacher = self.load_teacher(store, bundle, dev) if cfg.teacher else None
+        frozen = teacher.frozen if teacher else None
+        if frozen is not None and teacher_forward is not None:
+            frozen = teacher_forward(frozen)
+        steps_per_epoch = self.steps_per_epoch(bundle)
+        make_optimizer = optimizer_factory(cfg, steps_per_epoch)
+        method = self.method_cls(cfg, Setup(
+            student=model, teacher=frozen,
+            teacher_feature_dim=teacher.feature_dim if teacher else None, num_classes=bundle.num_classes,
+            image_size=bundle.image_size, train_size=len(bundle.train), device=dev, make_optimizer=make_optimizer,
+            **self.setup_fields(bundle, teacher)))
+        optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
+        if shared_inputs is None:
+            inputs = self.inputs(bundle, dev, workers, method)  # a DataLoader that decodes draws a seed
+            after_inputs = global_rng_state(dev)
+        else:
+            inputs, after_inputs = shared_inputs.inputs, shared_inputs.rng_after_inputs
+            set_global_rng_state(after_inputs, dev)
+        student_flops, teacher_flops = self.count_flops(model, teacher, bundle)
+        flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
+        batches = self.batches(inputs, method, steps_per_epoch)
+        record, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
+        return Prepared(run, bundle, dev, model, teacher, method, optimizer, scheduler, inputs, steps_per_epoch,
+                        student_flops, teacher_flops, flops_per_sample, batches, record, lost, after_inputs)
+
+    def end_epoch(self, p: Prepared, epochs: MeteredEpochs, epoch: int, totals, val: float, test: float
+                  ) -> dict[str, Any]:
+        """Measure, count and checkpoint a trained and scored epoch (:meth:`MeteredEpochs.end`); its history row."""
+        lr, taus = p.optimizer.param_groups[0]["lr"], p.method.taus
+        extra_flops, extra_columns = self.epoch_extras(p.method)
+        row = epochs.end(epoch, totals, val=val, test=test, lr=lr, taus=taus, model=p.model, optimizer=p.optimizer,
+                         scheduler=p.scheduler, method=p.method, extra_flops=extra_flops, extra_columns=extra_columns)
+        epochs.bar.set_postfix_str(f"loss {row['train_loss']:.3f}, " + self.score_format.format(val), refresh=False)
+        return row
+
+    def conclude(self, p: Prepared, amp) -> dict[str, Any]:
+        """Every epoch done: the loop's end-of-training test, then the run's result."""
+        with amp():
+            tested = self.test_at_end(p.run, p.model, p.inputs, p.dev)
+        if tested is not None:
+            p.record.tested_at_end(*tested)
+        result = p.record.result(self.cfg, p.bundle, p.model, p.dev, student_flops=p.student_flops,
+                                 teacher_flops=p.teacher_flops, flops_per_sample=p.flops_per_sample,
+                                 **self.result_fields(p.bundle, p.method))
+        self.finished(p.run, p.method)
+        return result
+
     def train(self, run: Run, *, store: RunStore, data_root: str | Path | None = None,
               device: str | torch.device | None = None, progress: bool = True,
               num_workers: int | None = None) -> dict[str, Any]:
@@ -193,44 +326,15 @@ class Loop:
         workers = num_workers_for(cfg) if num_workers is None else int(checked("num_workers", num_workers))
         bundle = self.load_data(data_root)
         # From here on every step draws from the global RNGs in this order; resume restores them.
-        seed_everything(cfg.seed)
-        model = self.build_student(bundle, dev)
-        teacher = self.load_teacher(store, bundle, dev) if cfg.teacher else None
-        steps_per_epoch = self.steps_per_epoch(bundle)
-        make_optimizer = optimizer_factory(cfg, steps_per_epoch)
-        method = self.method_cls(cfg, Setup(
-            student=model, teacher=teacher.frozen if teacher else None,
-            teacher_feature_dim=teacher.feature_dim if teacher else None, num_classes=bundle.num_classes,
-            image_size=bundle.image_size, train_size=len(bundle.train), device=dev, make_optimizer=make_optimizer,
-            **self.setup_fields(bundle, teacher)))
-        optimizer, scheduler = make_optimizer([*model.parameters(), *method.trainable()])
-        inputs = self.inputs(bundle, dev, workers, method)
-        student_flops, teacher_flops = self.count_flops(model, teacher, bundle)
-        flops_per_sample = method.train_flops_per_sample(student_flops, teacher_flops)
-        batches = self.batches(inputs, method, steps_per_epoch)
-
-        record, lost = resume_state(cfg, run, model, optimizer, scheduler, method)
-        with MeteredEpochs(cfg, run, record, lost, steps_per_epoch=steps_per_epoch, progress=progress,
-                           student_flops=student_flops, flops_per_sample=flops_per_sample,
+        p = self.prepare(run, store=store, bundle=bundle, dev=dev, workers=workers)
+        with MeteredEpochs(cfg, run, p.record, p.lost, steps_per_epoch=p.steps_per_epoch, progress=progress,
+                           student_flops=p.student_flops, flops_per_sample=p.flops_per_sample,
                            eval_samples_per_epoch=self.eval_samples_per_epoch(bundle)) as epochs:
-            for epoch in range(record.epoch, cfg.epochs):
+            for epoch in range(p.record.epoch, cfg.epochs):
                 with amp():
-                    totals = train_epoch(cfg, epoch, model, method, optimizer, scheduler, batches, steps_per_epoch,
-                                         epochs.bar, tick=epochs.tick)
-                    val, test = self.evaluate(model, inputs, dev)
-                lr, taus = optimizer.param_groups[0]["lr"], method.taus
-                extra_flops, extra_columns = self.epoch_extras(method)
-                row = epochs.end(epoch, totals, val=val, test=test, lr=lr, taus=taus, model=model,
-                                 optimizer=optimizer, scheduler=scheduler, method=method,
-                                 extra_flops=extra_flops, extra_columns=extra_columns)
-                epochs.bar.set_postfix_str(f"loss {row['train_loss']:.3f}, " + self.score_format.format(val),
-                                           refresh=False)
-        epochs.finish(model)
-        with amp():
-            tested = self.test_at_end(run, model, inputs, dev)
-        if tested is not None:
-            record.tested_at_end(*tested)
-        result = record.result(cfg, bundle, model, dev, student_flops=student_flops, teacher_flops=teacher_flops,
-                               flops_per_sample=flops_per_sample, **self.result_fields(bundle, method))
-        self.finished(run, method)
-        return result
+                    totals = train_epoch(cfg, epoch, p.model, p.method, p.optimizer, p.scheduler, p.batches,
+                                         p.steps_per_epoch, epochs.bar, tick=epochs.tick)
+                    val, test = self.evaluate(p.model, p.inputs, dev)
+                self.end_epoch(p, epochs, epoch, totals, val, test)
+        epochs.finish(p.model)
+        return self.conclude(p, amp)
