@@ -20,7 +20,7 @@ from greenkd_lib.runs import RunStore
 # beyond the paper.
 EXPECTED = ["00_story", "01_fig1_", "02_fig2_", "03_fig3_", "04_table1_", "05_table2_", "06_table3_",
             "07_table4_", "08_table5_", "09_fig4_", "10_table6_", "11_table7_", "12_table8_",
-            "13_ablation_why_random_tau"]
+            "13_ablation_why_random_tau", "14_explore_temperature"]
 COMMON_PARAMETERS = {"profile", "dataset", "seeds", "device", "data_root", "output_root", "country",
                      "carbon_intensity", "executor", "overrides"}
 
