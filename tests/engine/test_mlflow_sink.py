@@ -19,19 +19,6 @@ from greenkd_lib.runs import RunStore
 TINY = get_profile("smoke", epochs=2, max_batches=2)
 
 
-@pytest.fixture
-def export_on(monkeypatch, tmp_path):
-    """GREENKD_MLFLOW=1, and MLFLOW_ALLOW_FILE_STORE as it was afterwards (the sink sets it for the file store)."""
-    monkeypatch.setenv(mlflow_sink.VARIABLE, "1")
-    monkeypatch.setattr(mlflow_sink, "_logged", {})  # this process's memory of what it logged and saw: per test
-    monkeypatch.setattr(mlflow_sink, "_known", {})
-    before = os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-    yield (tmp_path / "mlruns").as_uri()
-    os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-    if before is not None:
-        os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
-
-
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import matplotlib
 import pandas as pd
@@ -19,18 +18,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 pytest.importorskip("mlflow", reason='the mlflow extra: pip install "greenkd[mlflow]"')
-
-
-@pytest.fixture
-def export_on(monkeypatch, tmp_path):
-    monkeypatch.setenv(mlflow_sink.VARIABLE, "1")
-    monkeypatch.setattr(mlflow_sink, "_logged", {})
-    monkeypatch.setattr(mlflow_sink, "_known", {})
-    before = os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-    yield (tmp_path / "mlruns").as_uri()
-    os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-    if before is not None:
-        os.environ["MLFLOW_ALLOW_FILE_STORE"] = before
 
 
 def _figure():
